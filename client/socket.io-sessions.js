@@ -1,0 +1,103 @@
+/*
+ * socket.io-sessions.js: connects a socket.io client with this browser's
+ * session, for clients that cannot send the session cookie. Served by the
+ * iosessions Go library with a short-lived token for this session inlined;
+ * never the session id or cookie.
+ *
+ *   var socket = io.connectWithSession(url, opts); // returns the socket
+ *
+ * socket.io 1.x/2.x clients send the token in the handshake query, 3.x/4.x
+ * clients in the handshake auth payload. Before a reconnect, once the token
+ * has expired, a fresh one is fetched from the same URL.
+ */
+(function (root) {
+  "use strict";
+  var io = root.io;
+  if (typeof io !== "function") {
+    throw new Error("socket.io-sessions.js: load the socket.io client first");
+  }
+  var state = /*IOSESSIONS_STATE*/null;
+  // Refresh from where this script came from, which also works cross-origin.
+  var script = root.document && root.document.currentScript;
+  if (script && script.src) { state.url = script.src.split("?")[0]; }
+  var margin = 5000; // refresh this many ms before expiry
+
+  function fresh() {
+    return !!state.token && Date.now() < state.expires - margin;
+  }
+
+  // refresh fetches a new token for this browser's session, then calls done.
+  function refresh(done) {
+    if (typeof fetch !== "function") { done(); return; }
+    fetch(state.url, {
+      credentials: "include",
+      cache: "no-store",
+      headers: { Accept: "application/json" }
+    }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (s) {
+      if (s) { state.token = s.token; state.expires = s.expires; }
+      done();
+    }, function () { done(); });
+  }
+
+  function withToken(obj) {
+    var out = {};
+    for (var k in obj) {
+      if (Object.prototype.hasOwnProperty.call(obj, k)) { out[k] = obj[k]; }
+    }
+    if (state.token) { out[state.param] = state.token; } else { delete out[state.param]; }
+    return out;
+  }
+
+  function connectV4(url, opts) {
+    var userAuth = opts.auth;
+    // socket.io 3.x/4.x calls auth before every (re)connect.
+    opts.auth = function (cb) {
+      var base = function (then) {
+        if (typeof userAuth === "function") { userAuth(then); } else { then(userAuth || {}); }
+      };
+      base(function (a) {
+        if (fresh()) { cb(withToken(a)); return; }
+        refresh(function () { cb(withToken(a)); });
+      });
+    };
+    return io(url, opts);
+  }
+
+  function connectV2(url, opts) {
+    var autoConnect = opts.autoConnect !== false;
+    var query = opts.query || {};
+    if (typeof query === "string") {
+      var parsed = {};
+      query.split("&").forEach(function (kv) {
+        if (!kv) { return; }
+        var i = kv.indexOf("=");
+        parsed[decodeURIComponent(i < 0 ? kv : kv.slice(0, i))] = i < 0 ? "" : decodeURIComponent(kv.slice(i + 1));
+      });
+      query = parsed;
+    }
+    opts.query = withToken(query);
+    opts.autoConnect = false;
+    var socket = io(url, opts);
+    var manager = socket.io;
+    var setQuery = function () { manager.opts.query = withToken(manager.opts.query || {}); };
+    // 2.x reconnects synchronously after reconnect_attempt: refresh as
+    // soon as the connection drops, so the token is fresh by then.
+    socket.on("disconnect", function () { if (!fresh()) { refresh(setQuery); } });
+    manager.on("reconnect_attempt", setQuery);
+    if (autoConnect) {
+      if (fresh()) { socket.open(); } else { refresh(function () { setQuery(); socket.open(); }); }
+    }
+    return socket;
+  }
+
+  io.connectWithSession = function (url, opts) {
+    if (typeof url === "object" && url !== null) { opts = url; url = undefined; }
+    opts = Object.assign({}, opts || {});
+    // socket.io-client 3.x/4.x speak protocol 5; 1.x/2.x speak 4 or less.
+    return io.protocol >= 5 ? connectV4(url, opts) : connectV2(url, opts);
+  };
+  // The name in the original socket.io-sessions module, for old pages.
+  io.SessionSocket = io.connectWithSession;
+})(typeof self !== "undefined" ? self : this);

@@ -1,0 +1,88 @@
+package iosessions
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reasons a socket has no usable session. Each reaches the sinvalid handler
+// (wrapped, so test them with errors.Is) and its text, without the package
+// prefix, is the reason the client receives.
+var (
+	// ErrNoSession means the handshake carried no session key at all.
+	ErrNoSession = errors.New("iosessions: no session")
+
+	// ErrBadKey means the handshake carried a session key that does not
+	// decode: tampered, truncated, or signed with a key that was dropped.
+	ErrBadKey = errors.New("iosessions: invalid session key")
+
+	// ErrBadToken is the one error for every unusable shim token: tampered,
+	// expired, oversized or minted under other keys. It says no more on
+	// purpose.
+	ErrBadToken = errors.New("iosessions: invalid token")
+
+	// ErrNotFound means the key decoded but the store has no such session:
+	// it expired, was destroyed, or never existed.
+	ErrNotFound = errors.New("iosessions: session not found")
+
+	// ErrEnded means the session ended while the socket was connected
+	// (logout, expiry, or a new login replacing it).
+	ErrEnded = errors.New("iosessions: session ended")
+
+	// ErrStoreUnavailable means the store failed to answer. The store's
+	// own error is wrapped too, but never sent to the client.
+	ErrStoreUnavailable = errors.New("iosessions: session store unavailable")
+
+	// ErrStoreTimeout means the store did not answer within
+	// Config.StoreTimeout. It also matches ErrStoreUnavailable.
+	ErrStoreTimeout = fmt.Errorf("%w: timeout", ErrStoreUnavailable)
+
+	// ErrOrigin means a browser handshake came from an origin that is
+	// neither the server's own nor in Config.AllowedOrigins.
+	ErrOrigin = errors.New("iosessions: origin not allowed")
+
+	// ErrShutdown means the Manager is shutting down.
+	ErrShutdown = errors.New("iosessions: shutting down")
+)
+
+// Errors of configuration and of saving.
+var (
+	// ErrClientSideStore is returned when a socket asks to save a session
+	// whose data lives in the browser's cookie (sessions.CookieStore): a
+	// socket cannot set a cookie, so the write would be lost. Use a
+	// server-side store (MemoryStore, Redis, filesystem) to save from
+	// sockets; reading works with any store.
+	ErrClientSideStore = errors.New("iosessions: store keeps sessions in the cookie; a socket cannot save it")
+
+	// ErrConfig wraps every invalid Config field reported by New.
+	ErrConfig = errors.New("iosessions: invalid config")
+)
+
+// Reason returns the text sent to a client for err: the message of the
+// first sentinel of this package that err matches, without the package
+// prefix, so store details never reach the client.
+func Reason(err error) string {
+	for _, s := range []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrNotFound,
+		ErrEnded, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown} {
+		if errors.Is(err, s) {
+			return s.Error()[len("iosessions: "):]
+		}
+	}
+	return "session error"
+}
+
+// PanicError is what a handler's recovered panic is reported as, through
+// Config.ErrorHandler. The process keeps serving.
+type PanicError struct {
+	// Where names the hook that panicked, such as "sconnection" or
+	// "smessage incr".
+	Where string
+	// Value is what was passed to panic.
+	Value any
+	// Stack is the goroutine's stack at the panic.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("iosessions: panic in %s: %v", e.Where, e.Value)
+}

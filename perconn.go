@@ -1,0 +1,81 @@
+package iosessions
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Per connection: the session is loaded once, at connect (Socket.Open),
+// kept in the Socket, and saved at disconnect, at Shutdown, every
+// FlushInterval and on Session.Save. A save writes only the keys this
+// socket changed since its last save, onto the session as the store holds
+// it then, so it neither rolls back keys changed over HTTP nor brings back
+// a session destroyed meanwhile.
+
+// doPerConn runs fn with the connection's session; handlers and saves of
+// the socket never overlap.
+func (s *Socket) doPerConn(fn func(*Session) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ferr error
+	if err := s.m.safely("smessage", func() { ferr = fn(s.sess) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// flush saves the socket's changes, if it has a session and any changes.
+func (s *Socket) flush(ctx context.Context) error {
+	select {
+	case <-s.ready:
+	default:
+		return nil // still opening: nothing to save yet
+	}
+	if s.err != nil || s.ended.Load() || s.m.cfg.Mode != PerConnection {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked(ctx)
+}
+
+// saveLocked writes the changes of s.sess; s.mu is held.
+func (s *Socket) saveLocked(ctx context.Context) error {
+	if s.sess == nil {
+		return nil
+	}
+	c, err := s.sess.diff()
+	if err != nil || c.empty() {
+		return err
+	}
+	err = s.m.update(ctx, s.sess.Session, s.key, c)
+	if errors.Is(err, ErrNotFound) {
+		s.end(ErrEnded)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return s.sess.rebase()
+}
+
+// flusher saves the changes of every live socket each interval, until
+// Shutdown.
+func (m *Manager) flusher(every time.Duration) {
+	defer m.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			for _, s := range m.reg.all() {
+				if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
+					m.reportError(err)
+				}
+			}
+		}
+	}
+}

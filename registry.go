@@ -1,0 +1,125 @@
+package iosessions
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// registry indexes live sockets by connection and by session. It is
+// sharded; its getters return copies.
+type registry struct {
+	seed   maphash.Seed
+	shards [32]regShard
+}
+
+type regShard struct {
+	mu     sync.Mutex
+	conns  map[string]*Socket
+	bySess map[string]map[*Socket]struct{}
+}
+
+func (r *registry) init() {
+	r.seed = maphash.MakeSeed()
+	for i := range r.shards {
+		r.shards[i].conns = make(map[string]*Socket)
+		r.shards[i].bySess = make(map[string]map[*Socket]struct{})
+	}
+}
+
+func (r *registry) shard(k string) *regShard {
+	return &r.shards[maphash.String(r.seed, k)%uint64(len(r.shards))]
+}
+
+func (r *registry) add(s *Socket) {
+	sh := r.shard(s.ID())
+	sh.mu.Lock()
+	sh.conns[s.ID()] = s
+	sh.mu.Unlock()
+}
+
+// bind indexes s under its session.
+func (r *registry) bind(s *Socket) {
+	sh := r.shard(s.ref)
+	sh.mu.Lock()
+	set := sh.bySess[s.ref]
+	if set == nil {
+		set = make(map[*Socket]struct{})
+		sh.bySess[s.ref] = set
+	}
+	set[s] = struct{}{}
+	sh.mu.Unlock()
+}
+
+func (r *registry) remove(s *Socket) {
+	sh := r.shard(s.ID())
+	sh.mu.Lock()
+	if sh.conns[s.ID()] == s {
+		delete(sh.conns, s.ID())
+	}
+	sh.mu.Unlock()
+	if s.ref == "" {
+		return
+	}
+	sh = r.shard(s.ref)
+	sh.mu.Lock()
+	if set := sh.bySess[s.ref]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(sh.bySess, s.ref)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+func (r *registry) socket(id string) *Socket {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.conns[id]
+}
+
+func (r *registry) session(ref string) []*Socket {
+	sh := r.shard(ref)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := make([]*Socket, 0, len(sh.bySess[ref]))
+	for s := range sh.bySess[ref] {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *registry) all() []*Socket {
+	var out []*Socket
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for _, s := range sh.conns {
+			out = append(out, s)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// counts returns the number of sockets and of sessions indexed.
+func (r *registry) counts() (sockets, sessions int) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		sockets += len(sh.conns)
+		sessions += len(sh.bySess)
+		sh.mu.Unlock()
+	}
+	return
+}
+
+// Socket returns the live socket with connection id id, or nil.
+func (m *Manager) Socket(id string) *Socket { return m.reg.socket(id) }
+
+// sessionEnded ends every socket of the session ref.
+func (m *Manager) sessionEnded(ref string) {
+	for _, s := range m.reg.session(ref) {
+		s.end(ErrEnded)
+	}
+}

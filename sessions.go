@@ -1,0 +1,445 @@
+package iosessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// Mode says when a socket's session is loaded and saved.
+type Mode int
+
+const (
+	// PerConnection loads the session once, when the socket connects, and
+	// saves the socket's changes at disconnect, at Shutdown, every
+	// Config.FlushInterval, and when a handler calls Session.Save.
+	PerConnection Mode = iota
+	// PerMessage reloads the session before every smessage handler and
+	// saves it after, only if it changed, before the ack goes out. Events
+	// of one session are serialized in this process.
+	PerMessage
+)
+
+func (m Mode) String() string {
+	switch m {
+	case PerConnection:
+		return "perconn"
+	case PerMessage:
+		return "permessage"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Config configures a Manager. The zero value of every field means the
+// documented default.
+type Config struct {
+	// Name is the session name passed to the store, which is also the
+	// cookie name. Default "session".
+	Name string
+
+	// Cutter gets the session key from a handshake request. Default:
+	// the cookie called Name, then the shim's token
+	// (FirstOf(CookieCutter(Name), m.TokenCutter())).
+	Cutter Cutter
+
+	// Mode is PerConnection (the default) or PerMessage.
+	Mode Mode
+
+	// StoreTimeout bounds every store call made for a socket. It reaches
+	// the store as the deadline of the request's context, so stores that
+	// honour r.Context() (Redis) stop in time; the socket gets
+	// ErrStoreTimeout either way. Default 5 s.
+	StoreTimeout time.Duration
+
+	// FlushInterval, in PerConnection mode, saves the changes of live
+	// sockets this often, so a crash loses at most that much. Default 0:
+	// no periodic flush.
+	FlushInterval time.Duration
+
+	// CloseInvalid closes a socket right after sinvalid at connect. By
+	// default it stays connected, without a session. Sockets whose session
+	// ends (logout, expiry) are always closed.
+	CloseInvalid bool
+
+	// CloseGrace is how long a socket whose session ended has to receive
+	// sinvalid before it is closed. Default 200 ms.
+	CloseGrace time.Duration
+
+	// TokenKeys are the securecookie key pairs (hash key of 32 or more
+	// bytes, block key of 16, 24 or 32 bytes) of the shim's tokens. The
+	// first pair signs; all verify, so keys rotate by prepending a pair.
+	// Default: a random pair per Manager, which is right for one process;
+	// several nodes must share keys.
+	TokenKeys [][]byte
+
+	// TokenTTL is how long a shim token stays valid. Default 2 minutes.
+	TokenTTL time.Duration
+
+	// ShimPath is where Middleware serves the client shim. Default
+	// "/socket.io/socket.io-sessions.js".
+	ShimPath string
+
+	// AllowedOrigins are the origins ("https://app.example.com"), besides
+	// the server's own, that a browser handshake may come from. A handshake
+	// without an Origin header (not a browser) is not checked.
+	AllowedOrigins []string
+
+	// UnsafeAllowAnyOrigin turns the origin check off, which lets any web
+	// site open sockets with your users' sessions (cross-site WebSocket
+	// hijacking). Default false; leave it so.
+	UnsafeAllowAnyOrigin bool
+
+	// Logger receives the library's log lines. It never sees session ids,
+	// keys, cookies or tokens. Default slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler receives errors that have no caller to return to: a
+	// save at disconnect that failed, a recovered panic (*PanicError). It
+	// is called on the goroutine that met the error and must not block.
+	// Default: log at error level.
+	ErrorHandler func(err error)
+}
+
+// Manager bridges a gorilla/sessions store and socket.io connections. An
+// engine binding (a subpackage) feeds it connections; the application
+// registers the sconnection and sinvalid handlers on it and mounts its
+// Middleware. It is safe for concurrent use.
+type Manager struct {
+	store   sessions.Store
+	cfg     Config
+	cutter  Cutter
+	tokens  *tokens
+	origins map[string]bool
+	ownMem  *MemoryStore // the default store, closed by Shutdown
+
+	onConnect func(*Socket, *Session)
+	onInvalid func(*Socket, error)
+	onClose   func(*Socket, string)
+
+	reg   registry
+	locks lockTable
+
+	mu       sync.Mutex // guards closing
+	closing  bool
+	wg       sync.WaitGroup // saves, closes and the flusher
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a Manager for store, with cfg's defaults filled in. A nil
+// store means a new MemoryStore with random keys, closed by Shutdown.
+// Invalid configuration is an error wrapping ErrConfig, never a panic.
+func New(store sessions.Store, cfg Config) (*Manager, error) {
+	m := &Manager{store: store, stop: make(chan struct{})}
+	if store == nil {
+		m.ownMem = NewMemoryStore()
+		m.store = m.ownMem
+	}
+	if cfg.Name == "" {
+		cfg.Name = "session"
+	}
+	if cfg.Mode != PerConnection && cfg.Mode != PerMessage {
+		return nil, fmt.Errorf("%w: unknown Mode %d", ErrConfig, int(cfg.Mode))
+	}
+	if cfg.StoreTimeout < 0 || cfg.FlushInterval < 0 || cfg.TokenTTL < 0 || cfg.CloseGrace < 0 {
+		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = 5 * time.Second
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = 2 * time.Minute
+	}
+	if cfg.CloseGrace == 0 {
+		cfg.CloseGrace = 200 * time.Millisecond
+	}
+	if cfg.ShimPath == "" {
+		cfg.ShimPath = "/socket.io/socket.io-sessions.js"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m.origins = make(map[string]bool)
+	for _, o := range cfg.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("%w: AllowedOrigins: %q is not scheme://host[:port]", ErrConfig, o)
+		}
+		m.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	t, err := newTokens(cfg.TokenKeys, cfg.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	m.tokens = t
+	m.cfg = cfg
+	m.cutter = cfg.Cutter
+	if m.cutter == nil {
+		m.cutter = FirstOf(CookieCutter(cfg.Name), m.TokenCutter())
+	}
+	m.reg.init()
+	m.locks.init()
+	if n, ok := m.store.(Notifier); ok {
+		n.NotifyEnd(m.sessionEnded)
+	}
+	if cfg.Mode == PerConnection && cfg.FlushInterval > 0 {
+		m.wg.Add(1)
+		go m.flusher(cfg.FlushInterval)
+	}
+	return m, nil
+}
+
+// Store returns the Manager's store, for the application's HTTP handlers.
+func (m *Manager) Store() sessions.Store { return m.store }
+
+// Config returns the configuration in use, defaults filled in.
+func (m *Manager) Config() Config { return m.cfg }
+
+// OnConnection sets the sconnection handler: it runs once per socket whose
+// handshake carried a valid session, with that session, right after the
+// socket connects. In PerConnection mode its changes are saved with the
+// socket's; in PerMessage mode right after it returns. It runs on a
+// goroutine of the binding, before any smessage handler of the socket, and
+// may block that socket (only). Set it before serving.
+func (m *Manager) OnConnection(h func(s *Socket, sess *Session)) { m.onConnect = h }
+
+// OnInvalid sets the sinvalid handler: it runs when a socket has no usable
+// session at connect (err says why: test it with errors.Is), and when the
+// session of a connected socket ends (ErrEnded). The client has already
+// been sent the "sinvalid" event with {"reason": Reason(err)}. It runs on
+// a goroutine of the library and must not block for long. Set it before
+// serving.
+func (m *Manager) OnInvalid(h func(s *Socket, err error)) { m.onInvalid = h }
+
+// OnDisconnect sets the handler run when a socket disconnects, after its
+// session (PerConnection) has been handed to the saver. Set it before
+// serving.
+func (m *Manager) OnDisconnect(h func(s *Socket, reason string)) { m.onClose = h }
+
+// Middleware serves the client shim at Config.ShimPath and passes every
+// other request to next untouched. It never wraps the ResponseWriter, so
+// WebSocket upgrades work through it.
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	shim := m.ShimHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == m.cfg.ShimPath {
+			shim.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Renew starts a new session for r, against session fixation: call it at
+// login instead of store.Get. The session r carries, if any, is deleted
+// from the store and its sockets are told (sinvalid, ErrEnded) and closed.
+// The new session is empty, with a new id once saved; the caller sets its
+// values and saves it with sess.Save(r, w) as usual.
+func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, r *http.Request) (*sessions.Session, error) {
+	if err := m.end(ctx, r); err != nil {
+		return nil, err
+	}
+	req := r.Clone(ctx)
+	req.Header.Del("Cookie")
+	sess, err := m.store.New(req, m.cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	sess.ID = "" // never adopt an id the request brought
+	sess.IsNew = true
+	return sess, nil
+}
+
+// Destroy ends the session r carries: it is deleted from the store, its
+// cookie is expired on w, and its sockets are told (sinvalid, ErrEnded)
+// and closed. Destroying no session is not an error.
+func (m *Manager) Destroy(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if err := m.end(ctx, r); err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(m.cfg.Name, "", &sessions.Options{Path: "/", MaxAge: -1}))
+	return nil
+}
+
+// end deletes the session r carries and ends its sockets.
+func (m *Manager) end(ctx context.Context, r *http.Request) error {
+	key, err := CookieCutter(m.cfg.Name)(r)
+	if err != nil {
+		return nil // no session to end
+	}
+	sess, err := m.load(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrBadKey):
+		return nil
+	case err != nil:
+		return err
+	}
+	sess.Options.MaxAge = -1
+	if err := m.store.Save(m.request(ctx, key), discard{}, sess); err != nil {
+		return fmt.Errorf("iosessions: delete session: %w", err)
+	}
+	m.sessionEnded(sessionRef(sess, key))
+	return nil
+}
+
+// Shutdown saves the sessions of all live sockets (PerConnection), waits
+// for pending saves, stops the periodic flush and, if the Manager made
+// its own MemoryStore, closes it. It returns ctx's error if ctx ends first.
+// New sockets get ErrShutdown. It is idempotent.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
+	m.stopOnce.Do(func() { close(m.stop) })
+
+	var errs []error
+	for _, s := range m.reg.all() {
+		if err := s.flush(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.ownMem != nil {
+		m.ownMem.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) shuttingDown() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closing
+}
+
+// CheckOrigin returns ErrOrigin when r comes from a browser (it has an
+// Origin header) on an origin that is neither r's own host nor allowed.
+// Bindings call it on every engine request.
+func (m *Manager) CheckOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" || m.cfg.UnsafeAllowAnyOrigin {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return ErrOrigin
+	}
+	if strings.EqualFold(u.Host, r.Host) || m.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+		return nil
+	}
+	return ErrOrigin
+}
+
+// AllowedOrigin reports whether origin is in Config.AllowedOrigins, for
+// bindings that set CORS headers.
+func (m *Manager) AllowedOrigin(origin string) bool {
+	return m.cfg.UnsafeAllowAnyOrigin || m.origins[strings.ToLower(origin)]
+}
+
+// load loads the session of key with a fresh deadline, and says why not.
+func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	defer cancel()
+	var sess *sessions.Session
+	var err error
+	if l, ok := m.store.(Loader); ok {
+		sess, err = l.Load(ctx, m.cfg.Name, key)
+	} else {
+		sess, err = m.store.New(m.request(ctx, key), m.cfg.Name)
+		switch {
+		case err != nil && isDecodeError(err):
+			err = fmt.Errorf("%w: %w", ErrBadKey, err)
+		case err == nil && sess.IsNew:
+			err = ErrNotFound
+		}
+	}
+	return sess, m.storeErr(ctx, err)
+}
+
+// update applies c to the stored session, never bringing back one that
+// ended.
+func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string, c changes) error {
+	if _, ok := m.store.(*sessions.CookieStore); ok || sess.ID == "" {
+		return ErrClientSideStore
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	defer cancel()
+	if u, ok := m.store.(Updater); ok {
+		return m.storeErr(ctx, u.Update(ctx, m.cfg.Name, sess.ID, c.apply))
+	}
+	// Any other store: reload, apply, save. Not atomic against another
+	// process; PerMessage serializes this process's writers.
+	cur, err := m.store.New(m.request(ctx, key), m.cfg.Name)
+	if err != nil || cur.IsNew || cur.ID != sess.ID {
+		if err == nil || isDecodeError(err) {
+			return ErrNotFound
+		}
+		return m.storeErr(ctx, err)
+	}
+	c.apply(cur.Values)
+	return m.storeErr(ctx, m.store.Save(m.request(ctx, key), discard{}, cur))
+}
+
+// storeErr classifies a store error for sockets.
+func (m *Manager) storeErr(ctx context.Context, err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrBadKey), errors.Is(err, ErrNotFound), errors.Is(err, ErrClientSideStore):
+		return err
+	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", ErrStoreTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+}
+
+// request is what a store sees of a socket: the session cookie and a
+// context with a deadline.
+func (m *Manager) request(ctx context.Context, key string) *http.Request {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r.Header.Set("Cookie", m.cfg.Name+"="+key)
+	return r
+}
+
+func (m *Manager) reportError(err error) {
+	if h := m.cfg.ErrorHandler; h != nil {
+		h(err)
+		return
+	}
+	m.cfg.Logger.Error("iosessions", "err", err)
+}
+
+// isDecodeError reports whether err is securecookie's "does not decode".
+func isDecodeError(err error) bool {
+	var e securecookie.Error
+	return errors.As(err, &e) && e.IsDecode()
+}
+
+// sessionRef is the registry key of a session: its id, or for a store that
+// keeps no id (CookieStore) its key.
+func sessionRef(sess *sessions.Session, key string) string {
+	if sess.ID != "" {
+		return sess.ID
+	}
+	return "key:" + key
+}
+
+// discard is the ResponseWriter of saves made for sockets.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return io.Discard.Write(b) }
+func (discard) WriteHeader(int)             {}

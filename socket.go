@@ -1,0 +1,279 @@
+package iosessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/sessions"
+)
+
+var timeAfter = time.After
+
+// Conn is what an engine binding adapts a socket.io connection to, so that
+// the core needs no engine. Its methods must be safe for concurrent use
+// and must not block for long.
+type Conn interface {
+	// ID is the connection's id, unique in this process.
+	ID() string
+	// Request is the handshake request. If the engine does not keep the
+	// request's Host, Host is empty and the binding must have checked the
+	// origin itself (Manager.CheckOrigin) before the engine saw it.
+	Request() *http.Request
+	// Emit sends event with args to the client.
+	Emit(event string, args ...any) error
+	// Close disconnects the client.
+	Close() error
+}
+
+// Socket is one socket.io connection as the library sees it: its
+// connection, and the session it carried at connect, if any.
+type Socket struct {
+	m      *Manager
+	conn   Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	ready  chan struct{} // closed once Open is done
+
+	// Set by Open before ready is closed, read-only afterwards.
+	err error  // why the socket has no session; nil if it has one
+	key string // session key
+	ref string // registry key of the session
+
+	mu   sync.Mutex // serializes handlers and saves of a PerConnection socket
+	sess *Session   // PerConnection: the socket's session; guarded by mu
+
+	ended  atomic.Bool // the session ended: no more saves
+	closed atomic.Bool
+}
+
+// ID returns the connection's id.
+func (s *Socket) ID() string { return s.conn.ID() }
+
+// Conn returns the binding's connection; bindings document how to reach
+// the engine's own connection from it.
+func (s *Socket) Conn() Conn { return s.conn }
+
+// Context returns a context cancelled when the socket disconnects. It is
+// not the handshake request's context, which ends with the handshake.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Emit sends event with args to the client.
+func (s *Socket) Emit(event string, args ...any) error { return s.conn.Emit(event, args...) }
+
+// Close disconnects the client.
+func (s *Socket) Close() error { return s.conn.Close() }
+
+// Err returns why the socket has no session (an error that matches one of
+// the reasons, such as ErrNoSession), or nil when it has one. It waits
+// for the handshake's session to be loaded.
+func (s *Socket) Err() error {
+	<-s.ready
+	if s.ended.Load() {
+		return ErrEnded
+	}
+	return s.err
+}
+
+// Accept registers a new connection. Bindings call it when the engine
+// reports a connection, then call Open, from a goroutine where the
+// connection may already emit. Accept does no I/O.
+func (m *Manager) Accept(c Conn) *Socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Socket{m: m, conn: c, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	m.reg.add(s)
+	return s
+}
+
+// Open finds and loads the socket's session, then tells the application:
+// the sconnection handler with the session, or the client's "sinvalid"
+// event and the sinvalid handler with the reason. Bindings call it once,
+// after Accept, on a goroutine where emitting does not block the engine.
+func (s *Socket) Open() {
+	m := s.m
+	sess, err := s.open()
+	if err != nil {
+		s.err = err
+		close(s.ready)
+		s.tell(err)
+		if m.cfg.CloseInvalid {
+			s.closeLater()
+		}
+		return
+	}
+	t, err := track(sess)
+	if err != nil {
+		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		close(s.ready)
+		s.tell(s.err)
+		return
+	}
+	s.ref = sessionRef(sess, s.key)
+	m.reg.bind(s)
+	if m.cfg.Mode == PerMessage {
+		unlock := m.locks.lock(s.ref)
+		s.connected(t)
+		if err := s.commit(t); err != nil {
+			m.reportError(err)
+		}
+		unlock()
+	} else {
+		s.mu.Lock()
+		s.sess = t
+		t.save = s.saveLocked
+		s.connected(t)
+		s.mu.Unlock()
+	}
+	close(s.ready)
+}
+
+func (s *Socket) open() (*sessions.Session, error) {
+	m := s.m
+	if m.shuttingDown() {
+		return nil, ErrShutdown
+	}
+	r := s.conn.Request()
+	if r.Host != "" {
+		if err := m.CheckOrigin(r); err != nil {
+			return nil, err
+		}
+	}
+	key, err := s.cut(r)
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	return m.load(s.ctx, key)
+}
+
+// cut runs the cutter, which parses attacker input, with a net under it.
+func (s *Socket) cut(r *http.Request) (key string, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.m.reportError(&PanicError{Where: "cutter", Value: v, Stack: debug.Stack()})
+			key, err = "", ErrBadKey
+		}
+	}()
+	return s.m.cutter(r)
+}
+
+func (s *Socket) connected(t *Session) {
+	if h := s.m.onConnect; h != nil {
+		s.m.safely("sconnection", func() { h(s, t) })
+	}
+}
+
+// Do runs fn with the socket's session, as the mode says: in PerConnection
+// mode with the session loaded at connect; in PerMessage mode with the
+// session freshly loaded, saved after fn if it changed, while no other
+// event of the session runs in this process. Bindings call it for every
+// session event and send the ack after it returns. It returns the socket's
+// reason when it has no session, the store's error, fn's error, or a
+// *PanicError when fn panicked; fn runs only with a valid session.
+func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if s.ended.Load() {
+		return ErrEnded
+	}
+	if s.m.cfg.Mode == PerMessage {
+		return s.doPerMessage(ctx, fn)
+	}
+	return s.doPerConn(fn)
+}
+
+// Closed tells the Manager that the connection ended. Bindings call it
+// once, from the engine's disconnect hook. In PerConnection mode the
+// socket's changes are saved, on a goroutine of the Manager.
+func (s *Socket) Closed(reason string) {
+	if !s.closed.CompareAndSwap(false, true) {
+		return
+	}
+	m := s.m
+	m.goTracked(func() {
+		<-s.ready
+		m.reg.remove(s)
+		if m.cfg.Mode == PerConnection && s.err == nil && !s.ended.Load() {
+			if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
+				m.reportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
+			}
+		}
+		s.cancel()
+		if h := m.onClose; h != nil {
+			m.safely("disconnect", func() { h(s, reason) })
+		}
+	})
+}
+
+// tell sends the client "sinvalid" and runs the sinvalid handler.
+func (s *Socket) tell(err error) {
+	_ = s.conn.Emit("sinvalid", map[string]string{"reason": Reason(err)})
+	if h := s.m.onInvalid; h != nil {
+		s.m.safely("sinvalid", func() { h(s, err) })
+	}
+}
+
+// end tells the socket its session ended and closes it.
+func (s *Socket) end(err error) {
+	if !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	s.m.goTracked(func() {
+		s.tell(err)
+		s.closeLater()
+	})
+}
+
+// closeLater closes the connection after Config.CloseGrace, so that what
+// was emitted reaches the client first.
+func (s *Socket) closeLater() {
+	s.m.goTracked(func() {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.m.stop:
+		case <-timeAfter(s.m.cfg.CloseGrace):
+		}
+		_ = s.conn.Close()
+	})
+}
+
+// safely runs a handler, turning a panic into a reported *PanicError.
+func (m *Manager) safely(where string, f func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Where: where, Value: v, Stack: debug.Stack()}
+			m.reportError(err)
+		}
+	}()
+	f()
+	return nil
+}
+
+// goTracked runs f on a goroutine that Shutdown waits for; once Shutdown
+// has begun, it runs f on the caller's goroutine instead.
+func (m *Manager) goTracked(f func()) {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		f()
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+}

@@ -1,0 +1,357 @@
+package iosessions
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/gob"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// Any sessions.Store works with a Manager unchanged: it loads a socket's
+// session through the store's New method, with a request that carries only
+// the session cookie and a context with Config.StoreTimeout. Stores may
+// also implement the optional interfaces below, which the Manager finds by
+// type assertion; MemoryStore implements all three.
+
+// A Loader loads a session by its key (the cookie value) and says why it
+// cannot: ErrBadKey when the key does not decode, ErrNotFound when the
+// session does not exist, anything else for a store failure. It must
+// honour ctx.
+type Loader interface {
+	Load(ctx context.Context, name, key string) (*sessions.Session, error)
+}
+
+// An Updater applies fn to the values of the stored session id atomically,
+// without extending its lifetime. It returns ErrNotFound, and calls nothing,
+// when the session no longer exists: a save from a socket never brings back
+// a session destroyed meanwhile. fn may be called more than once (on
+// retries); it must only apply a change.
+type Updater interface {
+	Update(ctx context.Context, name, id string, fn func(values map[any]any)) error
+}
+
+// A Notifier reports sessions that end (deleted or expired) so that the
+// Manager can tell their sockets. f must not block for long.
+type Notifier interface {
+	NotifyEnd(f func(id string))
+}
+
+var (
+	_ sessions.Store = (*MemoryStore)(nil)
+	_ Loader         = (*MemoryStore)(nil)
+	_ Updater        = (*MemoryStore)(nil)
+	_ Notifier       = (*MemoryStore)(nil)
+)
+
+// memShards is the number of independently locked parts of a MemoryStore.
+const memShards = 32
+
+// DefaultMaxAge is the lifetime of a MemoryStore session whose Options
+// give none (MaxAge 0, a browser-session cookie): 24 hours on the server.
+const DefaultMaxAge = 24 * time.Hour
+
+// MemoryStore is a server-side sessions.Store that keeps sessions in this
+// process: the embedded default of a Manager. The cookie holds only the
+// session id, signed (and encrypted, with a block key) by securecookie.
+// Values are stored gob-encoded, so every load returns a private copy, and
+// must be gob-encodable, as with every other store.
+//
+// It is safe for concurrent use. A session lives MaxAge seconds from its
+// last save over HTTP (DefaultMaxAge when MaxAge is 0); an expired session
+// is gone, and a janitor reclaims its memory once a minute until Close.
+// Saving with MaxAge < 0 deletes the session. An undecodable cookie
+// (tampered, or signed with a dropped key) means a new, empty session and
+// no error: never a 500.
+type MemoryStore struct {
+	// Options are the cookie options of new sessions. NewMemoryStore sets
+	// Path "/", MaxAge 30 days, HttpOnly and SameSite Lax; set Secure
+	// behind HTTPS.
+	Options *sessions.Options
+
+	codecs []securecookie.Codec
+	seed   maphash.Seed
+	shards [memShards]memShard
+	now    func() time.Time
+
+	notifyMu sync.RWMutex
+	notify   []func(id string)
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type memShard struct {
+	mu sync.Mutex
+	m  map[string]memEntry
+}
+
+type memEntry struct {
+	data    []byte
+	expires time.Time
+}
+
+// NewMemoryStore returns a MemoryStore whose cookies are signed with the
+// given securecookie key pairs (hash key, then optional block key; the first
+// pair signs, all of them verify, so keys can be rotated). With no keys it
+// generates a random pair: cookies then do not survive a restart.
+func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
+	if len(keyPairs) == 0 {
+		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
+	}
+	s := &MemoryStore{
+		Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		codecs:  securecookie.CodecsFromPairs(keyPairs...),
+		seed:    maphash.MakeSeed(),
+		now:     time.Now,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]memEntry)
+	}
+	go s.janitor(time.Minute)
+	return s
+}
+
+// Close stops the janitor. The store keeps working; expired sessions are
+// then reclaimed only when they are looked up. Close is idempotent.
+func (s *MemoryStore) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// Get returns the session name of r, cached in r's sessions registry.
+func (s *MemoryStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New returns the session name of r, or a new one when r has no usable
+// cookie. The error is always nil: an unusable cookie means no session.
+func (s *MemoryStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	if c, err := r.Cookie(name); err == nil {
+		if sess, err := s.Load(r.Context(), name, c.Value); err == nil {
+			return sess, nil
+		}
+	}
+	return s.newSession(name), nil
+}
+
+func (s *MemoryStore) newSession(name string) *sessions.Session {
+	sess := sessions.NewSession(s, name)
+	opts := *s.Options
+	sess.Options = &opts
+	sess.IsNew = true
+	return sess
+}
+
+// Load implements Loader.
+func (s *MemoryStore) Load(_ context.Context, name, key string) (*sessions.Session, error) {
+	var id string
+	if err := securecookie.DecodeMulti(name, key, &id, s.codecs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
+	}
+	data, ok := s.get(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	sess := s.newSession(name)
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&sess.Values); err != nil {
+		return nil, fmt.Errorf("iosessions: memory store: decode: %w", err)
+	}
+	sess.ID = id
+	sess.IsNew = false
+	return sess, nil
+}
+
+// Save stores sess and sets its cookie on w, or deletes both when
+// sess.Options.MaxAge < 0.
+func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	opts := sess.Options
+	if opts == nil {
+		opts = s.Options
+	}
+	if opts.MaxAge < 0 {
+		if sess.ID != "" {
+			s.delete(sess.ID)
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", opts))
+		return nil
+	}
+	if sess.ID == "" {
+		sess.ID = newID()
+	}
+	data, err := encodeValues(sess.Values)
+	if err != nil {
+		return err
+	}
+	life := time.Duration(opts.MaxAge) * time.Second
+	if life == 0 {
+		life = DefaultMaxAge
+	}
+	s.put(sess.ID, memEntry{data: data, expires: s.now().Add(life)})
+	key, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), key, opts))
+	return nil
+}
+
+// Update implements Updater.
+func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map[any]any)) error {
+	sh := s.shard(id)
+	for {
+		sh.mu.Lock()
+		e, ok := sh.m[id]
+		sh.mu.Unlock()
+		if !ok || !s.now().Before(e.expires) {
+			return ErrNotFound
+		}
+		values := make(map[any]any)
+		if err := gob.NewDecoder(bytes.NewReader(e.data)).Decode(&values); err != nil {
+			return fmt.Errorf("iosessions: memory store: decode: %w", err)
+		}
+		fn(values)
+		data, err := encodeValues(values)
+		if err != nil {
+			return err
+		}
+		sh.mu.Lock()
+		cur, ok := sh.m[id]
+		if !ok {
+			sh.mu.Unlock()
+			return ErrNotFound
+		}
+		if &cur.data[0] != &e.data[0] { // entries are replaced whole, never edited
+			sh.mu.Unlock()
+			continue // changed meanwhile: apply again on the new value
+		}
+		sh.m[id] = memEntry{data: data, expires: cur.expires}
+		sh.mu.Unlock()
+		return nil
+	}
+}
+
+// NotifyEnd implements Notifier: f is called, on the goroutine that
+// deleted it or on the janitor's, with the id of every session deleted by
+// Save or reclaimed after expiry.
+func (s *MemoryStore) NotifyEnd(f func(id string)) {
+	s.notifyMu.Lock()
+	s.notify = append(s.notify, f)
+	s.notifyMu.Unlock()
+}
+
+// Len returns the number of sessions held, expired ones not yet reclaimed
+// included.
+func (s *MemoryStore) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (s *MemoryStore) shard(id string) *memShard {
+	return &s.shards[maphash.String(s.seed, id)%memShards]
+}
+
+func (s *MemoryStore) get(id string) ([]byte, bool) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	e, ok := sh.m[id]
+	sh.mu.Unlock()
+	if !ok || !s.now().Before(e.expires) {
+		return nil, false
+	}
+	return e.data, true
+}
+
+func (s *MemoryStore) put(id string, e memEntry) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	sh.m[id] = e
+	sh.mu.Unlock()
+}
+
+func (s *MemoryStore) delete(id string) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	_, ok := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if ok {
+		s.ended([]string{id})
+	}
+}
+
+func (s *MemoryStore) ended(ids []string) {
+	s.notifyMu.RLock()
+	fs := s.notify
+	s.notifyMu.RUnlock()
+	for _, id := range ids {
+		for _, f := range fs {
+			f(id)
+		}
+	}
+}
+
+// reclaim deletes the expired sessions and reports them.
+func (s *MemoryStore) reclaim() {
+	now := s.now()
+	var gone []string
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for id, e := range sh.m {
+			if !now.Before(e.expires) {
+				delete(sh.m, id)
+				gone = append(gone, id)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	s.ended(gone)
+}
+
+func (s *MemoryStore) janitor(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.reclaim()
+		}
+	}
+}
+
+// newID returns 160 random bits, base32: a session id nobody can guess.
+func newID() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+func encodeValues(v map[any]any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, fmt.Errorf("iosessions: encode session values: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,74 @@
+package iosessions
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// MaxTokenLen is the longest shim token accepted (over it: ErrBadToken
+// before any decoding). It leaves room for a key of a server-side store.
+const MaxTokenLen = 1 << 10
+
+// tokenName binds a token to its purpose: securecookie authenticates the
+// name with the value, so a cookie or value minted for anything else does
+// not decode as a token.
+const tokenName = "iosessions.shim-token"
+
+// tokens mints and parses the shim's tokens: the session key, signed and
+// encrypted with securecookie, valid for ttl.
+type tokens struct {
+	codecs []securecookie.Codec
+	ttl    time.Duration
+}
+
+type tokenBody struct {
+	Key string `json:"k"`
+}
+
+func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
+	if len(keyPairs) == 0 {
+		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
+	}
+	if len(keyPairs)%2 != 0 {
+		return nil, fmt.Errorf("%w: TokenKeys needs pairs of (hash, block) keys", ErrConfig)
+	}
+	for i := 1; i < len(keyPairs); i += 2 {
+		if n := len(keyPairs[i]); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("%w: TokenKeys block key %d has %d bytes, want 16, 24 or 32", ErrConfig, i/2, n)
+		}
+		if len(keyPairs[i-1]) < 32 {
+			return nil, fmt.Errorf("%w: TokenKeys hash key %d is shorter than 32 bytes", ErrConfig, i/2)
+		}
+	}
+	codecs := securecookie.CodecsFromPairs(keyPairs...)
+	secs := int64(ttl / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	for _, c := range codecs {
+		sc := c.(*securecookie.SecureCookie)
+		sc.MaxAge(int(secs))
+		sc.MaxLength(MaxTokenLen)
+		sc.SetSerializer(securecookie.JSONEncoder{})
+	}
+	return &tokens{codecs: codecs, ttl: ttl}, nil
+}
+
+// mint returns a token for key, signed with the first key pair.
+func (t *tokens) mint(key string) (string, error) {
+	return securecookie.EncodeMulti(tokenName, tokenBody{Key: key}, t.codecs...)
+}
+
+// parse returns the session key that tok was minted for.
+func (t *tokens) parse(tok string) (string, error) {
+	if len(tok) > MaxTokenLen {
+		return "", ErrBadToken
+	}
+	var b tokenBody
+	if err := securecookie.DecodeMulti(tokenName, tok, &b, t.codecs...); err != nil || b.Key == "" {
+		return "", ErrBadToken
+	}
+	return b.Key, nil
+}
