@@ -73,7 +73,7 @@ func (m *Manager) flusher(every time.Duration) {
 		case <-t.C:
 			for _, s := range m.reg.all() {
 				if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
-					m.reportError(err)
+					m.ReportError(err)
 				}
 			}
 		}

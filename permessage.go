@@ -19,7 +19,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	sess, err := s.m.load(ctx, s.key)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
-		return ErrEnded
+		return noSession(ErrEnded)
 	}
 	if err != nil {
 		return err

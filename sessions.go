@@ -414,7 +414,9 @@ func (m *Manager) request(ctx context.Context, key string) *http.Request {
 	return r
 }
 
-func (m *Manager) reportError(err error) {
+// ReportError hands err to Config.ErrorHandler, or logs it. Bindings call
+// it for errors that have no caller to return to.
+func (m *Manager) ReportError(err error) {
 	if h := m.cfg.ErrorHandler; h != nil {
 		h(err)
 		return

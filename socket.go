@@ -119,7 +119,7 @@ func (s *Socket) Open() {
 		unlock := m.locks.lock(s.ref)
 		s.connected(t)
 		if err := s.commit(t); err != nil {
-			m.reportError(err)
+			m.ReportError(err)
 		}
 		unlock()
 	} else {
@@ -155,7 +155,7 @@ func (s *Socket) open() (*sessions.Session, error) {
 func (s *Socket) cut(r *http.Request) (key string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.m.reportError(&PanicError{Where: "cutter", Value: v, Stack: debug.Stack()})
+			s.m.ReportError(&PanicError{Where: "cutter", Value: v, Stack: debug.Stack()})
 			key, err = "", ErrBadKey
 		}
 	}()
@@ -182,10 +182,10 @@ func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
 		return ctx.Err()
 	}
 	if s.err != nil {
-		return s.err
+		return noSession(s.err)
 	}
 	if s.ended.Load() {
-		return ErrEnded
+		return noSession(ErrEnded)
 	}
 	if s.m.cfg.Mode == PerMessage {
 		return s.doPerMessage(ctx, fn)
@@ -206,7 +206,7 @@ func (s *Socket) Closed(reason string) {
 		m.reg.remove(s)
 		if m.cfg.Mode == PerConnection && s.err == nil && !s.ended.Load() {
 			if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
-				m.reportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
+				m.ReportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
 			}
 		}
 		s.cancel()
@@ -254,7 +254,7 @@ func (m *Manager) safely(where string, f func()) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &PanicError{Where: where, Value: v, Stack: debug.Stack()}
-			m.reportError(err)
+			m.ReportError(err)
 		}
 	}()
 	f()

@@ -1,0 +1,238 @@
+// Command example is the runnable demo of iosessions: a login page whose
+// socket.io connection carries the HTTP session. Its interface is fixed by
+// the project's example contract; run it with `make run`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iosessions/iosessions"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	engine := flag.String("engine", "googollee", "socket.io engine binding: googollee")
+	mode := flag.String("mode", "perconn", "perconn or permessage")
+	storeKind := flag.String("store", "memory", "memory or redis")
+	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
+	flag.Parse()
+
+	cfg := iosessions.Config{Name: "session"}
+	switch *mode {
+	case "perconn":
+		cfg.Mode = iosessions.PerConnection
+	case "permessage":
+		cfg.Mode = iosessions.PerMessage
+	default:
+		return fmt.Errorf("unknown -mode %q", *mode)
+	}
+
+	store, closeStore, err := newStore(*storeKind, *redisURL)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	m, err := iosessions.New(store, cfg)
+	if err != nil {
+		return err
+	}
+	app := &app{m: m}
+	m.OnConnection(app.connected)
+
+	var io engineServer
+	switch *engine {
+	case "googollee":
+		io, err = newGoogollee(app)
+	default:
+		err = fmt.Errorf("unknown -engine %q", *engine)
+	}
+	if err != nil {
+		return err
+	}
+	go io.Serve()
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io)
+	mux.HandleFunc("GET /{$}", serveIndex)
+	mux.HandleFunc("GET /static/socket.io.js", serveClient(*engine))
+	mux.HandleFunc("POST /login", app.login)
+	mux.HandleFunc("GET /me", app.me)
+	mux.HandleFunc("POST /logout", app.logout)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: m.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Save the sessions of connected sockets first, then stop.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(sctx); err != nil {
+		slog.Error("shutdown", "err", err)
+	}
+	_ = io.Close()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// engineServer is what the example needs of a binding's server.
+type engineServer interface {
+	http.Handler
+	Serve() error
+	Close() error
+}
+
+func newStore(kind, redisURL string) (sessions.Store, func(), error) {
+	opts := sessions.Options{Path: "/", MaxAge: 86400, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	switch kind {
+	case "memory":
+		s := iosessions.NewMemoryStore()
+		s.Options = &opts
+		return s, func() { s.Close() }, nil
+	case "redis":
+		o, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-redis: %w", err)
+		}
+		client := redis.NewClient(o)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := redisstore.NewRedisStore(ctx, client)
+		if err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("redis store: %w", err)
+		}
+		s.KeyPrefix("iosessions-example:")
+		s.Options(opts)
+		return s, func() { client.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("unknown -store %q", kind)
+}
+
+// app holds the HTTP handlers and the socket event handlers.
+type app struct {
+	m *iosessions.Manager
+}
+
+// profile is what the client sees of a session.
+type profile struct {
+	User  string `json:"user"`
+	Count int    `json:"count"`
+}
+
+func profileOf(values map[any]any) profile {
+	u, _ := values["user"].(string)
+	n, _ := values["count"].(int)
+	return profile{User: u, Count: n}
+}
+
+var validUser = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	user := r.PostFormValue("user")
+	if !validUser.MatchString(user) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 64 letters, digits, _, - or ."})
+		return
+	}
+	// A new session (new id) at every login, against fixation; sockets of
+	// the old one get sinvalid.
+	sess, err := a.m.Renew(r.Context(), w, r)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		return
+	}
+	sess.Values["user"] = user
+	sess.Values["count"] = 0
+	if err := sess.Save(r, w); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, profile{User: user})
+}
+
+func (a *app) me(w http.ResponseWriter, r *http.Request) {
+	sess, err := a.m.Store().Get(r, a.m.Config().Name)
+	if err != nil || sess.IsNew || sess.Values["user"] == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "no session"})
+		return
+	}
+	writeJSON(w, http.StatusOK, profileOf(sess.Values))
+}
+
+func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.m.Destroy(r.Context(), w, r); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// connected is the sconnection handler: greet the user.
+func (a *app) connected(s *iosessions.Socket, sess *iosessions.Session) {
+	_ = s.Emit("welcome", profileOf(sess.Values))
+}
+
+// incr adds one to the session's count and acks the new count.
+func (a *app) incr(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (int, error) {
+	n, _ := sess.Values["count"].(int)
+	sess.Values["count"] = n + 1
+	return n + 1, nil
+}
+
+// whoami acks the session as it is now; it never writes.
+func (a *app) whoami(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (profile, error) {
+	return profileOf(sess.Values), nil
+}
+
+// echo acks its argument unchanged and touches no session.
+func echo(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) {
+	if in == nil {
+		return json.RawMessage("null"), nil
+	}
+	return in, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

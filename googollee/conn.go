@@ -1,0 +1,56 @@
+package googollee
+
+import (
+	"context"
+	"net/http"
+
+	socketio "github.com/googollee/go-socket.io"
+
+	"github.com/iosessions/iosessions"
+)
+
+// Conn adapts a go-socket.io connection to iosessions.Conn. Reach it with
+// Socket.Conn().(*googollee.Conn).
+type Conn struct {
+	c   socketio.Conn
+	req *http.Request
+}
+
+var _ iosessions.Conn = (*Conn)(nil)
+
+func newConn(c socketio.Conn) *Conn {
+	u := c.URL()
+	// The engine keeps the handshake's URL (path and query) and headers,
+	// not its Host: ServeHTTP checked the origin already.
+	r := &http.Request{
+		Method:     http.MethodGet,
+		URL:        &u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     c.RemoteHeader().Clone(),
+	}
+	if a := c.RemoteAddr(); a != nil {
+		r.RemoteAddr = a.String()
+	}
+	return &Conn{c: c, req: r.WithContext(context.Background())}
+}
+
+// ID returns the engine's connection id (random, see the package doc).
+func (c *Conn) ID() string { return c.c.ID() }
+
+// Request returns the handshake request, without its Host.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Emit sends event to the client. It never blocks for long: after the
+// connection closed it does nothing.
+func (c *Conn) Emit(event string, args ...any) error {
+	c.c.Emit(event, args...)
+	return nil
+}
+
+// Close disconnects the client.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Engine returns the go-socket.io connection.
+func (c *Conn) Engine() socketio.Conn { return c.c }

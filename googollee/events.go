@@ -1,0 +1,52 @@
+package googollee
+
+import (
+	socketio "github.com/googollee/go-socket.io"
+
+	"github.com/iosessions/iosessions"
+)
+
+// OnMessage registers h for event on the root namespace: an smessage
+// handler. h gets the socket's session as the Manager's mode says (loaded
+// at connect, or reloaded for this event and saved after it) and its
+// argument decoded from JSON into In (the zero In when the client sent
+// none). What h returns is the ack: Out, or {"error": text} when h returns
+// an error. A socket without a valid session does not reach h: it is
+// acked {"error": "no session"} and nothing is written. Events of one
+// socket run one at a time, in order, on the engine's read goroutine.
+func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket, sess *iosessions.Session, in In) (Out, error)) {
+	s.engine.OnEvent("/", event, func(c socketio.Conn, in In) any {
+		sock := s.m.Socket(c.ID())
+		if sock == nil {
+			return iosessions.ErrorAck(iosessions.ErrNoSession)
+		}
+		var out Out
+		err := sock.Do(sock.Context(), func(sess *iosessions.Session) error {
+			var err error
+			out, err = h(sock, sess, in)
+			return err
+		})
+		if err != nil {
+			return iosessions.ErrorAck(err)
+		}
+		return out
+	})
+}
+
+// OnEvent registers h for event on the root namespace, without a
+// session: for events that need none. What h returns is the ack, as with
+// OnMessage. A panic in h is recovered, reported and acked
+// {"error": "internal error"}.
+func OnEvent[In, Out any](s *Server, event string, h func(s *iosessions.Socket, in In) (Out, error)) {
+	s.engine.OnEvent("/", event, func(c socketio.Conn, in In) any {
+		sock := s.m.Socket(c.ID())
+		if sock == nil {
+			return iosessions.ErrorAck(iosessions.ErrNoSession)
+		}
+		out, err := iosessions.Call(s.m, event, func() (Out, error) { return h(sock, in) })
+		if err != nil {
+			return iosessions.ErrorAck(err)
+		}
+		return out
+	})
+}

@@ -1,0 +1,106 @@
+package googollee
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/googollee/go-socket.io/engineio/frame"
+	"github.com/googollee/go-socket.io/engineio/packet"
+	"github.com/googollee/go-socket.io/engineio/transport"
+)
+
+// errTooLarge ends a connection that sent a message over the cap.
+var errTooLarge = errors.New("googollee: message too large")
+
+// limited wraps an engine transport so that its connections refuse
+// messages over max bytes: a websocket message is cut off and the
+// connection closed; a polling POST body over max is refused.
+type limited struct {
+	transport.Transport
+	max int64
+}
+
+func (t limited) Accept(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
+	c, err := t.Transport.Accept(w, r)
+	if err != nil {
+		return nil, err
+	}
+	lc := limitedConn{Conn: c, max: t.max}
+	if p, ok := c.(pauser); ok {
+		// Polling connections are paused during an upgrade.
+		return pausingConn{limitedConn: lc, p: p}, nil
+	}
+	return lc, nil
+}
+
+type pauser interface {
+	Pause()
+	Resume()
+}
+
+// limitedConn is an engine connection whose messages are capped.
+type limitedConn struct {
+	transport.Conn
+	max int64
+}
+
+func (c limitedConn) NextReader() (frame.Type, packet.Type, io.ReadCloser, error) {
+	ft, pt, rc, err := c.Conn.NextReader()
+	if err != nil {
+		return ft, pt, rc, err
+	}
+	return ft, pt, &capReader{rc: rc, left: c.max, conn: c.Conn}, nil
+}
+
+// ServeHTTP caps polling POST bodies and hands the request on. (The
+// engine calls it for every request of a connection.)
+func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.ContentLength > c.max {
+		http.Error(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
+		_ = c.Conn.Close()
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, c.max)
+	}
+	if h, ok := c.Conn.(http.Handler); ok {
+		h.ServeHTTP(w, r)
+	}
+}
+
+type pausingConn struct {
+	limitedConn
+	p pauser
+}
+
+func (c pausingConn) Pause()  { c.p.Pause() }
+func (c pausingConn) Resume() { c.p.Resume() }
+
+// capReader reads one message, and closes the connection when the
+// message is longer than the cap.
+type capReader struct {
+	rc   io.ReadCloser
+	left int64
+	conn io.Closer
+}
+
+func (r *capReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		// One byte more than allowed tells a long message from an exact one.
+		var one [1]byte
+		if n, _ := r.rc.Read(one[:]); n > 0 {
+			_ = r.conn.Close()
+			return 0, errTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.rc.Read(p)
+	r.left -= int64(n)
+	return n, err
+}
+
+func (r *capReader) Close() error { return r.rc.Close() }

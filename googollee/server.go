@@ -1,0 +1,221 @@
+// Package googollee binds iosessions to github.com/googollee/go-socket.io
+// v1.7.0, the Go server of socket.io 1.x/2.x clients.
+//
+//	m, _ := iosessions.New(store, iosessions.Config{})
+//	srv, _ := googollee.NewServer(m, nil)
+//	m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
+//		s.Emit("welcome", sess.Values["user"])
+//	})
+//	googollee.OnMessage(srv, "incr", func(s *iosessions.Socket, sess *iosessions.Session, _ struct{}) (int, error) {
+//		n, _ := sess.Values["count"].(int)
+//		sess.Values["count"] = n + 1
+//		return n + 1, nil
+//	})
+//	go srv.Serve()
+//	defer srv.Close()
+//	http.Handle("/socket.io/", m.Middleware(srv))
+//
+// The binding owns the root namespace's OnConnect, OnDisconnect and
+// OnError hooks; register events with OnMessage (with a session) and
+// OnEvent (without), and reach the engine for anything else with Engine.
+//
+// It also closes holes of the engine: it installs a crypto-random engine
+// session id generator (the engine's own hands out 1, 2, 3…), checks the
+// Origin of every engine request before the engine sees it (the engine
+// accepts cross-origin polling), refuses JSONP polling (the engine echoes
+// its parameter into JavaScript), caps the size of a message, and recovers
+// panics in every hook it installs, reporting them to
+// Config.ErrorHandler of the Manager.
+//
+// Goroutines: sconnection and sinvalid handlers run on a goroutine of the
+// binding per connection; smessage and event handlers run on the engine's
+// read goroutine of the connection, one at a time and in order, so a slow
+// handler delays only its own socket.
+package googollee
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+
+	socketio "github.com/googollee/go-socket.io"
+	"github.com/googollee/go-socket.io/engineio"
+	"github.com/googollee/go-socket.io/engineio/transport"
+	"github.com/googollee/go-socket.io/engineio/transport/polling"
+	"github.com/googollee/go-socket.io/engineio/transport/websocket"
+
+	"github.com/iosessions/iosessions"
+)
+
+// DefaultMaxMessageBytes is the default of Options.MaxMessageBytes: 1 MB.
+const DefaultMaxMessageBytes = 1 << 20
+
+// Options configure the binding. A nil *Options means the defaults.
+type Options struct {
+	// Engine are the engine's options. The binding fills in what is
+	// missing: a crypto-random SessionIDGenerator, and polling and
+	// websocket transports that check the origin. PingTimeout must exceed
+	// PingInterval (the engine drops clients that have not pinged within
+	// PingTimeout); defaults 20 s and 60 s, the engine's.
+	Engine *engineio.Options
+
+	// MaxMessageBytes caps one websocket message and one polling POST
+	// body. A client that sends more is disconnected; others are not
+	// affected. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+}
+
+// Server is a go-socket.io server whose root namespace carries sessions.
+// Serve it through Manager.Middleware at "/socket.io/".
+type Server struct {
+	m      *iosessions.Manager
+	engine *socketio.Server
+	closed atomic.Bool
+}
+
+// NewServer returns a go-socket.io server bound to m. Bad options are an
+// error, never a panic.
+func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
+	if m == nil {
+		return nil, errors.New("googollee: nil Manager")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	var eo engineio.Options
+	if o.Engine != nil {
+		eo = *o.Engine
+	}
+	if eo.PingInterval < 0 || eo.PingTimeout < 0 || o.MaxMessageBytes < 0 {
+		return nil, errors.New("googollee: negative option")
+	}
+	interval, timeout := eo.PingInterval, eo.PingTimeout
+	if interval == 0 {
+		interval = 20e9
+	}
+	if timeout == 0 {
+		timeout = 60e9
+	}
+	if timeout <= interval {
+		return nil, fmt.Errorf("googollee: PingTimeout (%v) must exceed PingInterval (%v)", timeout, interval)
+	}
+	eo.PingInterval, eo.PingTimeout = interval, timeout
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if eo.SessionIDGenerator == nil {
+		eo.SessionIDGenerator = randomIDs{}
+	}
+	if eo.Transports == nil {
+		eo.Transports = []transport.Transport{
+			&polling.Transport{
+				Client: polling.Default.Client,
+				// CORS headers only for the allowed cross-origin sites.
+				CheckOrigin: func(r *http.Request) bool {
+					o := r.Header.Get("Origin")
+					return o != "" && m.AllowedOrigin(o)
+				},
+			},
+			&websocket.Transport{
+				CheckOrigin: func(r *http.Request) bool { return m.CheckOrigin(r) == nil },
+			},
+		}
+	}
+	for i, t := range eo.Transports {
+		eo.Transports[i] = limited{Transport: t, max: o.MaxMessageBytes}
+	}
+	s := &Server{m: m, engine: socketio.NewServer(&eo)}
+	s.engine.OnConnect("/", s.onConnect)
+	s.engine.OnDisconnect("/", s.onDisconnect)
+	s.engine.OnError("/", s.onError)
+	return s, nil
+}
+
+// Engine returns the go-socket.io server, for rooms, broadcasts and other
+// namespaces. Do not replace the root namespace's OnConnect, OnDisconnect
+// or OnError hooks.
+func (s *Server) Engine() *socketio.Server { return s.engine }
+
+// Serve accepts connections until Close. Run it on its own goroutine.
+func (s *Server) Serve() error { return s.engine.Serve() }
+
+// Close stops the engine. Engine requests after Close get 503. Call
+// Manager.Shutdown first, so the sessions of live sockets are saved.
+func (s *Server) Close() error {
+	s.closed.Store(true)
+	return s.engine.Close()
+}
+
+// ServeHTTP checks an engine request and hands it to the engine: a
+// request from a foreign origin gets 403, a JSONP poll 400, any request
+// after Close 503. It does not wrap w.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.m.ReportError(&iosessions.PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
+		}
+	}()
+	switch {
+	case s.closed.Load():
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	case r.URL.Query().Has("j"):
+		http.Error(w, "JSONP polling is not supported", http.StatusBadRequest)
+	case s.m.CheckOrigin(r) != nil:
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+	default:
+		s.engine.ServeHTTP(w, r)
+	}
+}
+
+func (s *Server) onConnect(c socketio.Conn) (err error) {
+	defer s.recover("connect", &err)
+	if s.m.Socket(c.ID()) != nil {
+		return nil // a repeated connect packet: the socket is open already
+	}
+	sock := s.m.Accept(newConn(c))
+	// The engine hangs a connection that emits inside OnConnect: open
+	// (which may emit sinvalid or run sconnection) once it has returned.
+	go sock.Open()
+	return nil
+}
+
+func (s *Server) onDisconnect(c socketio.Conn, reason string) {
+	var err error
+	defer s.recover("disconnect", &err)
+	if sock := s.m.Socket(c.ID()); sock != nil {
+		sock.Closed(reason)
+	}
+}
+
+func (s *Server) onError(c socketio.Conn, err error) {
+	var perr error
+	defer s.recover("error", &perr)
+	// Engine errors are a client's bad input or a closed connection; they
+	// are logged at debug level, without ids.
+	s.m.Config().Logger.Debug("googollee: engine error", "err", err)
+}
+
+func (s *Server) recover(where string, err *error) {
+	if v := recover(); v != nil {
+		pe := &iosessions.PanicError{Where: where, Value: v, Stack: debug.Stack()}
+		s.m.ReportError(pe)
+		*err = pe
+	}
+}
+
+// randomIDs makes engine session ids of 128 random bits.
+type randomIDs struct{}
+
+func (randomIDs) NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
