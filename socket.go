@@ -117,6 +117,7 @@ func (s *Socket) Open() {
 	m.reg.bind(s)
 	if m.cfg.Mode == PerMessage {
 		unlock := m.locks.lock(s.ref)
+		t.save = func(context.Context) error { return s.commit(t) }
 		s.connected(t)
 		if err := s.commit(t); err != nil {
 			m.ReportError(err)
