@@ -1,0 +1,80 @@
+// Package iosessions brings gorilla/sessions cookie sessions into
+// socket.io connections: a socket handler knows who is on the other end,
+// can change the session, and stops acting for a user who logged out. The
+// root package is the engine-agnostic core; a subpackage binds each
+// socket.io engine (googollee for github.com/googollee/go-socket.io,
+// socket.io 1.x/2.x clients).
+//
+// # Setup
+//
+// New takes any sessions.Store (nil means an in-memory MemoryStore) and a
+// Config whose zero fields are documented defaults. Mount the binding's
+// server under "/socket.io/" through Manager.Middleware, which also serves
+// the client shim, and register handlers:
+//
+//   - sconnection (Manager.OnConnection): once per socket that connected
+//     with a valid session, with that session;
+//   - smessage (the binding's OnMessage): for every event, with the
+//     session, as the mode says;
+//   - sinvalid (Manager.OnInvalid): a socket without a usable session, or
+//     whose session ended. The client receives the event "sinvalid" with
+//     {"reason": text}.
+//
+// A Cutter finds the session key (the store's cookie value) in the
+// handshake: the session cookie by default, then the shim's token.
+//
+// # Per connection
+//
+// In PerConnection mode (the default) the session is loaded once, at
+// connect, and the socket's changes are saved at disconnect, at Shutdown,
+// every Config.FlushInterval if set, and when a handler calls
+// Session.Save. A save writes only the keys this socket changed, onto the
+// session as the store holds it then: it never brings back a session
+// destroyed meanwhile (a logout wins) and never rolls back keys changed over
+// HTTP. What it can lose: changes made since the last save when the process
+// crashes; and when two places change the same key, the last save wins.
+//
+// # Per message
+//
+// In PerMessage mode every event reloads the session (one store load),
+// runs the handler, and saves what changed (at most one store write, none
+// when nothing changed) before the ack is sent. Events of one session are
+// serialized in this process, so two tabs never lose each other's writes.
+// A session destroyed meanwhile is not brought back; the socket is told
+// instead.
+//
+// # Stores
+//
+// Any sessions.Store works. Stores may implement Loader (precise reasons,
+// deadlines), Updater (atomic apply of a socket's changes) and Notifier
+// (sessions that end reach their sockets at once); MemoryStore implements
+// all three. Stores without Updater are saved by reload, apply and save.
+// sessions.CookieStore keeps the session in the browser: sockets can read
+// it but a save returns ErrClientSideStore.
+//
+// # Shim
+//
+// Middleware serves /socket.io/socket.io-sessions.js, which defines
+// io.connectWithSession(url, opts) (and io.SessionSocket, its old name)
+// for clients that cannot send the cookie. It inlines a token minted for
+// the request's session: signed and encrypted with securecookie, valid for
+// Config.TokenTTL (two minutes), never the session id or cookie. Before a
+// reconnect with an expired token the shim fetches a fresh one.
+//
+// # Security
+//
+// A browser handshake (one with an Origin header) from an origin that is
+// neither the server's own nor in Config.AllowedOrigins is refused
+// (ErrOrigin); only UnsafeAllowAnyOrigin turns this off. Session ids,
+// cookies and tokens are never logged nor sent to clients in clear. A
+// panic in any handler is recovered and reported as a *PanicError to
+// Config.ErrorHandler.
+//
+// # Goroutines
+//
+// Bindings document which goroutine runs each handler. The core adds: the
+// sinvalid handler for an ended session, saves at disconnect and the
+// periodic flush run on goroutines of the Manager, which Shutdown waits
+// for. Handlers of one socket never overlap with each other or with its
+// saves.
+package iosessions
