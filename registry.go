@@ -114,6 +114,9 @@ func (r *registry) counts() (sockets, sessions int) {
 	return
 }
 
+// Sockets returns the live sockets, a copy.
+func (m *Manager) Sockets() []*Socket { return m.reg.all() }
+
 // Socket returns the live socket with connection id id, or nil.
 func (m *Manager) Socket(id string) *Socket { return m.reg.socket(id) }
 

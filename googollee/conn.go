@@ -12,13 +12,14 @@ import (
 // Conn adapts a go-socket.io connection to iosessions.Conn. Reach it with
 // Socket.Conn().(*googollee.Conn).
 type Conn struct {
+	srv *Server
 	c   socketio.Conn
 	req *http.Request
 }
 
 var _ iosessions.Conn = (*Conn)(nil)
 
-func newConn(c socketio.Conn) *Conn {
+func newConn(srv *Server, c socketio.Conn) *Conn {
 	u := c.URL()
 	// The engine keeps the handshake's URL (path and query) and headers,
 	// not its Host: ServeHTTP checked the origin already.
@@ -33,7 +34,7 @@ func newConn(c socketio.Conn) *Conn {
 	if a := c.RemoteAddr(); a != nil {
 		r.RemoteAddr = a.String()
 	}
-	return &Conn{c: c, req: r.WithContext(context.Background())}
+	return &Conn{srv: srv, c: c, req: r.WithContext(context.Background())}
 }
 
 // ID returns the engine's connection id (random, see the package doc).

@@ -144,10 +144,16 @@ func (s *Server) Engine() *socketio.Server { return s.engine }
 // Serve accepts connections until Close. Run it on its own goroutine.
 func (s *Server) Serve() error { return s.engine.Serve() }
 
-// Close stops the engine. Engine requests after Close get 503. Call
-// Manager.Shutdown first, so the sessions of live sockets are saved.
+// Close disconnects the server's sockets and stops the engine. Engine
+// requests after Close get 503. Call Manager.Shutdown first, so the
+// sessions of live sockets are saved.
 func (s *Server) Close() error {
 	s.closed.Store(true)
+	for _, sock := range s.m.Sockets() {
+		if c, ok := sock.Conn().(*Conn); ok && c.srv == s {
+			_ = c.Close()
+		}
+	}
 	return s.engine.Close()
 }
 
@@ -180,7 +186,7 @@ func (s *Server) onConnect(c socketio.Conn) (err error) {
 	if s.m.Socket(c.ID()) != nil {
 		return nil // a repeated connect packet: the socket is open already
 	}
-	sock := s.m.Accept(newConn(c))
+	sock := s.m.Accept(newConn(s, c))
 	// The engine hangs a connection that emits inside OnConnect: open
 	// (which may emit sinvalid or run sconnection) once it has returned.
 	go sock.Open()
