@@ -1,9 +1,11 @@
 package googollee
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/googollee/go-socket.io/engineio/frame"
 	"github.com/googollee/go-socket.io/engineio/packet"
@@ -62,7 +64,22 @@ func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, c.max)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.max))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			http.Error(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
+			_ = c.Conn.Close()
+			return
+		case err != nil:
+			http.Error(w, "bad request body", http.StatusBadRequest)
+			return
+		}
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+			body = reframe(body)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 	}
 	if h, ok := c.Conn.(http.Handler); ok {
 		h.ServeHTTP(w, r)
