@@ -1,0 +1,685 @@
+#!/usr/bin/env node
+// contract.js drives a running example server through every row of
+// shared/example-contract.md with the real socket.io-client 2.x (the client
+// that go-socket.io v1.7.0 speaks to) and plain HTTP requests.
+//
+//   node contract.js --url http://127.0.0.1:PORT \
+//     --transport websocket|polling --mode perconn|permessage [--keep-going]
+//
+// It prints one line per passed case and exits 0 when all pass; on the first
+// failure it prints what was sent and seen and exits 1 (with --keep-going it
+// runs every case and exits 1 at the end if any failed).
+'use strict';
+
+const assert = require('node:assert/strict');
+const vm = require('node:vm');
+const { parseArgs } = require('node:util');
+const ioClient = require('socket.io-client');
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    transport: { type: 'string', default: 'websocket' },
+    mode: { type: 'string', default: 'perconn' },
+    'keep-going': { type: 'boolean', default: false },
+    only: { type: 'string' }, // run only the cases whose name contains this
+  },
+});
+if (!args.url) usage('--url is required');
+if (!['websocket', 'polling'].includes(args.transport)) usage('--transport must be websocket or polling');
+if (!['perconn', 'permessage'].includes(args.mode)) usage('--mode must be perconn or permessage');
+
+const BASE = args.url.replace(/\/+$/, '');
+const TRANSPORT = args.transport;
+const MODE = args.mode;
+const STEP = 3000; // default per-step timeout, ms
+
+function usage(msg) {
+  console.error(`contract.js: ${msg}\nusage: node contract.js --url http://127.0.0.1:PORT --transport websocket|polling --mode perconn|permessage [--keep-going] [--only NAME]`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// withTimeout rejects with a message naming the step when p takes too long;
+// what may be a function, called then (to show what was seen by that time).
+function withTimeout(p, ms, what) {
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${typeof what === 'function' ? what() : what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+let userSeq = 0;
+// uniqueUser returns a fresh valid user name, so cases never share a session.
+function uniqueUser(prefix = 'u') {
+  userSeq++;
+  return `${prefix}${userSeq}_${process.pid}.${Date.now().toString(36)}`;
+}
+
+// Jar is a minimal cookie jar for one origin: name → value.
+class Jar {
+  constructor() { this.cookies = new Map(); this.lastSetCookie = []; }
+  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+  update(res) {
+    const set = res.headers.getSetCookie();
+    this.lastSetCookie = set;
+    for (const line of set) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => {
+        const [k, v = ''] = a.trim().split('=');
+        if (k.toLowerCase() === 'max-age') return Number(v) <= 0;
+        if (k.toLowerCase() === 'expires') return Date.parse(v) <= Date.now();
+        return false;
+      });
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+  clone() { const j = new Jar(); j.cookies = new Map(this.cookies); return j; }
+  get size() { return this.cookies.size; }
+}
+
+// http sends one request; with a jar it sends and updates its cookies.
+async function http(method, path, { jar, form, headers = {}, cookie } = {}) {
+  const h = { ...headers };
+  const c = cookie !== undefined ? cookie : jar && jar.header();
+  if (c) h.Cookie = c;
+  const init = { method, headers: h, redirect: 'manual', signal: AbortSignal.timeout(STEP) };
+  if (form) init.body = new URLSearchParams(form);
+  let res;
+  try {
+    res = await fetch(BASE + path, init);
+  } catch (err) {
+    throw new Error(`${method} ${path}: request failed: ${err.cause ? err.cause.message : err.message}`);
+  }
+  if (jar) jar.update(res);
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json, desc: `${method} ${path} → ${res.status} ${clip(text)}` };
+}
+
+function clip(s, n = 200) {
+  s = String(s);
+  return s.length > n ? s.slice(0, n) + `…(${s.length} chars)` : s;
+}
+
+function assertJSON(r) {
+  assert.match(r.headers.get('content-type') || '', /application\/json/, `${r.desc}: Content-Type should be application/json`);
+  assert.ok(r.json !== undefined, `${r.desc}: body is not JSON`);
+}
+
+// login posts /login with a fresh (or the given) jar and checks the 200 answer.
+async function login(user, jar = new Jar()) {
+  const r = await http('POST', '/login', { jar, form: { user } });
+  assert.equal(r.status, 200, `${r.desc}: login of ${JSON.stringify(user)} should be 200`);
+  assertJSON(r);
+  assert.deepEqual(r.json, { user, count: 0 }, `${r.desc}: login body`);
+  assert.ok(jar.size > 0, `${r.desc}: login set no cookie`);
+  return { jar, res: r };
+}
+
+async function me(jar) {
+  return http('GET', '/me', { jar });
+}
+
+// Client wraps one socket.io-client 2.x socket and records what it sees.
+// Listeners are registered before the socket opens, so an early `sinvalid`
+// or `welcome` is never missed.
+class Client {
+  constructor(name, { cookie, headers = {}, query, opts = {} } = {}) {
+    this.name = name;
+    this.events = []; // {name, data, at}
+    this.waiters = [];
+    const extraHeaders = { ...headers };
+    if (cookie) extraHeaders.Cookie = cookie;
+    const o = {
+      autoConnect: false,
+      forceNew: true,
+      reconnection: false,
+      transports: [TRANSPORT],
+      timeout: STEP,
+      ...opts,
+    };
+    // In Node, socket.io-client 2.x (engine.io-client 3.x) applies the
+    // top-level extraHeaders to both transports: polling sets them on every
+    // XHR (with the header check disabled, so Cookie and Origin pass) and
+    // websocket hands them to ws as handshake headers.
+    if (Object.keys(extraHeaders).length) o.extraHeaders = extraHeaders;
+    if (query) o.query = query;
+    this.socket = ioClient(BASE, o);
+    this.attach(this.socket);
+  }
+
+  // attach records lifecycle and contract events of socket s.
+  attach(s) {
+    this.socket = s;
+    for (const ev of ['connect', 'connect_error', 'connect_timeout', 'error', 'disconnect', 'welcome', 'sinvalid']) {
+      s.on(ev, (data) => this.record(ev, data));
+    }
+  }
+
+  static wrap(name, socket) {
+    const c = Object.create(Client.prototype);
+    c.name = name;
+    c.events = [];
+    c.waiters = [];
+    c.attach(socket);
+    return c;
+  }
+
+  record(name, data) {
+    const e = { name, data, at: Date.now() };
+    this.events.push(e);
+    for (const w of [...this.waiters]) {
+      if (w.pred(e)) { this.waiters.splice(this.waiters.indexOf(w), 1); w.resolve(e); }
+    }
+  }
+
+  open() { this.socket.open(); return this; }
+
+  // waitFor resolves with the first recorded event (past or future) whose
+  // name is in names, looking only at events from index `from` on.
+  waitFor(names, ms = STEP, from = 0) {
+    names = [].concat(names);
+    const pred = (e) => names.includes(e.name);
+    const seen = this.events.slice(from).find(pred);
+    if (seen) return Promise.resolve(seen);
+    let waiter;
+    const p = new Promise((resolve) => { waiter = { pred, resolve }; this.waiters.push(waiter); });
+    return withTimeout(p, ms, () => `${this.name}: waiting for ${names.join(' or ')}; saw ${this.seen()}`)
+      .finally(() => { const i = this.waiters.indexOf(waiter); if (i >= 0) this.waiters.splice(i, 1); });
+  }
+
+  // outcome waits for the first of welcome, sinvalid, connect_error, error or
+  // disconnect: what the server said about this socket's session.
+  outcome(ms = STEP) {
+    return this.waitFor(['welcome', 'sinvalid', 'connect_error', 'connect_timeout', 'error', 'disconnect'], ms);
+  }
+
+  async expectWelcome(user, count, ms = STEP) {
+    const e = await this.outcome(ms);
+    assert.equal(e.name, 'welcome', `${this.name}: expected welcome, got ${fmt(e)}; saw ${this.seen()}`);
+    assert.deepEqual(e.data, { user, count }, `${this.name}: welcome payload`);
+    return e.data;
+  }
+
+  async expectSinvalid(ms = STEP) {
+    const e = await this.outcome(ms);
+    assert.equal(e.name, 'sinvalid', `${this.name}: expected sinvalid, got ${fmt(e)}; saw ${this.seen()}`);
+    assert.ok(e.data && typeof e.data === 'object', `${this.name}: sinvalid payload should be an object, got ${fmt(e)}`);
+    assert.equal(typeof e.data.reason, 'string', `${this.name}: sinvalid payload should have a string reason, got ${fmt(e)}`);
+    return e.data;
+  }
+
+  // ack emits event (with arg, unless arg is undefined) and resolves with the
+  // ack's first argument.
+  ack(event, arg, ms = STEP) {
+    const p = new Promise((resolve) => {
+      if (arg === undefined) this.socket.emit(event, (v) => resolve(v));
+      else this.socket.emit(event, arg, (v) => resolve(v));
+    });
+    return withTimeout(p, ms, () => `${this.name}: ack of ${event}(${clip(JSON.stringify(arg) ?? '', 60)}); saw ${this.seen()}`);
+  }
+
+  get connected() { return this.socket.connected; }
+  has(name) { return this.events.some((e) => e.name === name); }
+  seen() { return '[' + this.events.map(fmt).join(', ') + ']'; }
+  close() { this.socket.close(); }
+}
+
+function fmt(e) {
+  if (e.data === undefined) return e.name;
+  let d;
+  if (e.data instanceof Error) {
+    const desc = e.data.description;
+    d = e.data.message + (desc === undefined ? '' : ` (${desc && desc.message ? desc.message : typeof desc === 'object' ? 'status ' + (desc.statusCode ?? desc.status ?? '?') : desc})`);
+  } else {
+    try { d = JSON.stringify(e.data); } catch { d = String(e.data); }
+  }
+  return `${e.name} ${clip(d, 120)}`;
+}
+
+// connectWith opens a socket carrying jar's cookie and expects welcome.
+async function connectWith(name, jar, user, count) {
+  const c = new Client(name, { cookie: jar.header() }).open();
+  await c.expectWelcome(user, count);
+  return c;
+}
+
+// pollMe polls /me until pred(json) holds or ms pass; returns the last answer.
+async function pollMe(jar, pred, ms) {
+  const deadline = Date.now() + ms;
+  let r;
+  for (;;) {
+    r = await me(jar);
+    if (r.status === 200 && pred(r.json)) return r;
+    if (Date.now() >= deadline) return r;
+    await sleep(50);
+  }
+}
+
+// tamper flips one character in the middle of a cookie value.
+function tamper(value) {
+  const chars = [...value];
+  let i = Math.floor(chars.length / 2);
+  while (i < chars.length && !/[A-Za-z0-9]/.test(chars[i])) i++;
+  if (i >= chars.length) i = 0;
+  chars[i] = chars[i] === 'A' ? 'B' : 'A';
+  return chars.join('');
+}
+
+// ---------------------------------------------------------------- cases
+
+const cases = [];
+const notes = [];
+const openClients = new Set();
+function test(name, fn) { cases.push({ name, fn }); }
+
+// track registers clients to be closed after the case, whatever happens.
+function track(...cs) { for (const c of cs) openClients.add(c); return cs[0]; }
+function client(name, o) { return track(new Client(name, o)); }
+
+test('GET / is an HTML page that loads the shim', async () => {
+  const r = await http('GET', '/');
+  assert.equal(r.status, 200, r.desc);
+  assert.match(r.headers.get('content-type') || '', /text\/html/, `${r.desc}: Content-Type`);
+  assert.match(r.text, /<script[^>]*\ssrc=["']\/socket\.io\/socket\.io-sessions\.js["']/, `${r.desc}: no <script src="/socket.io/socket.io-sessions.js">`);
+  for (const id of ['status', 'user', 'count', 'login', 'logout', 'incr']) {
+    assert.match(r.text, new RegExp(`id=["']${id}["']`), `${r.desc}: no element #${id}`);
+  }
+});
+
+test('GET /socket.io/socket.io-sessions.js is no-store JavaScript without the cookie value', async () => {
+  const anon = await http('GET', '/socket.io/socket.io-sessions.js');
+  assert.equal(anon.status, 200, anon.desc);
+  const { jar } = await login(uniqueUser('shim'));
+  const r = await http('GET', '/socket.io/socket.io-sessions.js', { jar });
+  assert.equal(r.status, 200, r.desc);
+  for (const x of [anon, r]) {
+    assert.match(x.headers.get('content-type') || '', /javascript/, `${x.desc}: Content-Type should be JavaScript`);
+    assert.match(x.headers.get('cache-control') || '', /no-store/, `${x.desc}: Cache-Control should have no-store`);
+  }
+  for (const v of jar.cookies.values()) {
+    assert.ok(!r.text.includes(v), `shim contains the session cookie value ${clip(v, 20)}`);
+    assert.ok(!r.text.includes(decodeURIComponent(v)), 'shim contains the decoded session cookie value');
+  }
+  assert.match(r.text, /connectWithSession/, 'shim does not define connectWithSession');
+});
+
+test('POST /login with a valid name: 200 {user,count:0} and an HttpOnly SameSite=Lax cookie', async () => {
+  for (const user of [uniqueUser('v'), 'a', 'x'.repeat(64), `Az09_-.${Date.now()}`]) {
+    const { jar, res } = await login(user);
+    const set = jar.lastSetCookie;
+    assert.ok(set.length > 0, `${res.desc}: no Set-Cookie`);
+    for (const line of set) {
+      assert.match(line, /;\s*HttpOnly/i, `Set-Cookie lacks HttpOnly: ${line}`);
+      assert.match(line, /;\s*SameSite=Lax/i, `Set-Cookie lacks SameSite=Lax: ${line}`);
+    }
+    const m = await me(jar);
+    assert.equal(m.status, 200, m.desc);
+    assert.deepEqual(m.json, { user, count: 0 }, m.desc);
+  }
+});
+
+test('POST /login with an invalid name: 400 {error}', async () => {
+  for (const user of ['', 'y'.repeat(65), 'a b', '<x>', 'é', 'a/b', 'a\u0000b']) {
+    const jar = new Jar();
+    const r = await http('POST', '/login', { jar, form: { user } });
+    assert.equal(r.status, 400, `${r.desc}: user=${JSON.stringify(user)} should be refused`);
+    assertJSON(r);
+    assert.equal(typeof r.json.error, 'string', `${r.desc}: 400 body should be {"error":TEXT}`);
+    const m = await me(jar);
+    assert.equal(m.status, 401, `${m.desc}: a refused login must not leave a session (user=${JSON.stringify(user)})`);
+  }
+  const r = await http('POST', '/login', { form: {} });
+  assert.equal(r.status, 400, `${r.desc}: login without the user field should be 400`);
+  assertJSON(r);
+});
+
+test('GET /me: 401 {error} without a session, 200 {user,count} with one', async () => {
+  const none = await http('GET', '/me');
+  assert.equal(none.status, 401, none.desc);
+  assertJSON(none);
+  assert.equal(typeof none.json.error, 'string', `${none.desc}: body should be {"error":TEXT}`);
+  const bogus = await http('GET', '/me', { cookie: 'session=bogus; iosessions=bogus' });
+  assert.equal(bogus.status, 401, `${bogus.desc}: a garbage cookie should be 401, not an error`);
+  const user = uniqueUser('me');
+  const { jar } = await login(user);
+  const r = await me(jar);
+  assert.equal(r.status, 200, r.desc);
+  assertJSON(r);
+  assert.deepEqual(r.json, { user, count: 0 }, r.desc);
+});
+
+test('socket with the cookie: welcome, incr acks 1,2,3, whoami, and /me sees the count', async () => {
+  const user = uniqueUser('inc');
+  const { jar } = await login(user);
+  const c = track(await connectWith('cookie-socket', jar, user, 0));
+  for (const want of [1, 2, 3]) {
+    const got = await c.ack('incr');
+    assert.strictEqual(got, want, `incr #${want} acked ${JSON.stringify(got)}`);
+    if (MODE === 'permessage') {
+      const m = await me(jar);
+      assert.deepEqual(m.json, { user, count: want }, `permessage: /me right after incr ack #${want}: ${m.desc}`);
+    }
+  }
+  assert.deepEqual(await c.ack('whoami'), { user, count: 3 }, 'whoami after 3 incr');
+  assert.ok(!c.has('sinvalid'), `cookie socket got sinvalid: ${c.seen()}`);
+  c.close();
+  const m = await pollMe(jar, (j) => j.count === 3, 2000);
+  assert.deepEqual(m.json, { user, count: 3 }, `/me after the socket closed (polled 2 s): ${m.desc}`);
+  // A new socket of the same session is welcomed with the saved count.
+  const c2 = track(await connectWith('cookie-socket-2', jar, user, 3));
+  assert.deepEqual(await c2.ack('whoami'), { user, count: 3 }, 'whoami on a second socket');
+});
+
+test('echo acks its argument unchanged', async () => {
+  const { jar } = await login(uniqueUser('echo'));
+  const c = track(new Client('echo-socket', { cookie: jar.header() }).open());
+  await c.outcome();
+  const anon = client('echo-anon').open();
+  await anon.outcome();
+  const values = [
+    'hello',
+    '',
+    '"quotes" \\ </script> \n\t',
+    42,
+    -1.5,
+    0,
+    true,
+    null,
+    [1, 'two', { three: [3] }],
+    { a: 1, b: { c: [true, null, 'x'], d: { e: 'deep' } }, 'k y': '' },
+  ];
+  for (const cl of [c, anon]) {
+    for (const v of values) {
+      const got = await cl.ack('echo', v);
+      assert.deepEqual(got, v, `${cl.name}: echo(${JSON.stringify(v)}) acked ${JSON.stringify(got)}`);
+    }
+  }
+});
+
+test('echo acks non-ASCII text unchanged (UTF-8: 2-, 3- and 4-byte characters)', async () => {
+  const c = client('echo-utf8').open();
+  await c.outcome();
+  for (const v of ['é', 'ünïcødé ✓', '😀', { name: 'Zoë', tags: ['日本語', '✓'] }]) {
+    const got = await c.ack('echo', v);
+    assert.deepEqual(got, v, `echo(${JSON.stringify(v)}) acked ${JSON.stringify(got)}`);
+  }
+  assert.ok(c.connected, `the socket closed after non-ASCII echo: ${c.seen()}`);
+});
+
+test('events of one socket are answered in order (50 incr fired at once)', async () => {
+  const user = uniqueUser('ord');
+  const { jar } = await login(user);
+  const c = track(await connectWith('order-socket', jar, user, 0));
+  const order = [];
+  const acks = [];
+  for (let i = 1; i <= 50; i++) {
+    acks.push(new Promise((resolve) => c.socket.emit('incr', (n) => { order.push(n); resolve(n); })));
+  }
+  const got = await withTimeout(Promise.all(acks), 10000, () => `50 incr acks (got ${order.length}: ${order.slice(0, 10).join(",")}…)`);
+  const want = Array.from({ length: 50 }, (_, i) => i + 1);
+  assert.deepEqual(got, want, 'the i-th incr should ack i');
+  assert.deepEqual(order, want, 'acks should arrive in the order sent');
+  c.close();
+  const m = await pollMe(jar, (j) => j.count === 50, 2000);
+  assert.deepEqual(m.json, { user, count: 50 }, `/me after 50 incr: ${m.desc}`);
+});
+
+test('socket without a session: sinvalid, stays connected, echo works, incr/whoami refused', async () => {
+  const user = uniqueUser('other');
+  const { jar } = await login(user);
+  const other = track(await connectWith('other-session', jar, user, 0));
+  assert.equal(await other.ack('incr'), 1);
+  const before = await pollMe(jar, (j) => j.count === 1, MODE === 'perconn' ? 0 : 2000);
+
+  const c = client('no-cookie').open();
+  await c.expectSinvalid();
+  await sleep(500);
+  assert.ok(c.connected && !c.has('disconnect'), `no-cookie socket should stay connected after sinvalid; saw ${c.seen()}`);
+  assert.equal(await c.ack('echo', 'still here'), 'still here', 'echo on a no-session socket');
+  assert.deepEqual(await c.ack('incr'), { error: 'no session' }, 'incr without a session');
+  assert.deepEqual(await c.ack('whoami'), { error: 'no session' }, 'whoami without a session');
+  assert.deepEqual(await c.ack('incr'), { error: 'no session' }, 'second incr without a session');
+  assert.ok(c.connected, `no-cookie socket disconnected after refused events; saw ${c.seen()}`);
+
+  const after = await me(jar);
+  assert.equal(after.status, 200, after.desc);
+  assert.deepEqual(after.json, before.json, `another session's /me changed: before ${before.desc}, after ${after.desc}`);
+  assert.deepEqual(await other.ack('whoami'), { user, count: 1 }, 'whoami of the other session');
+});
+
+test('socket with a tampered cookie: sinvalid', async () => {
+  const { jar } = await login(uniqueUser('tamp'));
+  const bad = jar.clone();
+  for (const [k, v] of bad.cookies) bad.cookies.set(k, tamper(v));
+  const m = await me(bad);
+  assert.equal(m.status, 401, `tampered cookie on /me: ${m.desc}`);
+  const t = client('tampered', { cookie: bad.header() }).open();
+  await t.expectSinvalid();
+  await sleep(200);
+  assert.ok(t.connected, `tampered-cookie socket should stay connected after sinvalid; saw ${t.seen()}`);
+  assert.deepEqual(await t.ack('whoami'), { error: 'no session' }, 'whoami with a tampered cookie');
+});
+
+test('handshake from a foreign Origin gets no session', async () => {
+  const user = uniqueUser('orig');
+  const { jar } = await login(user);
+  const c = client('evil-origin', { cookie: jar.header(), headers: { Origin: 'http://evil.example' } }).open();
+  const e = await c.outcome();
+  assert.notEqual(e.name, 'welcome', `a handshake with Origin: http://evil.example and a valid cookie was welcomed: ${fmt(e)}`);
+  let how;
+  if (e.name === 'sinvalid') {
+    assert.equal(typeof e.data?.reason, 'string', `sinvalid payload: ${fmt(e)}`);
+    if (c.connected) {
+      const w = await c.ack('whoami');
+      assert.deepEqual(w, { error: 'no session' }, 'whoami from a foreign origin');
+    }
+    how = `sinvalid ${JSON.stringify(e.data)}`;
+  } else {
+    how = `refused: ${fmt(e)}`;
+  }
+  // The same cookie from the right origin (or none, as Node sends) still works.
+  const ok = track(await connectWith('same-origin', jar, user, 0));
+  const ok2 = client('own-origin', { cookie: jar.header(), headers: { Origin: BASE } }).open();
+  await ok2.expectWelcome(user, 0);
+  ok.close();
+  return `foreign origin → ${how}`;
+});
+
+test('re-login replaces the session; the old socket never acts as the old user', async () => {
+  const oldUser = uniqueUser('old');
+  const newUser = uniqueUser('new');
+  const { jar } = await login(oldUser);
+  const oldJar = jar.clone();
+  const oldCookie = jar.header();
+  const c = track(await connectWith('old-session-socket', jar, oldUser, 0));
+  assert.equal(await c.ack('incr'), 1);
+
+  const mark = c.events.length;
+  await login(newUser, jar); // same jar: the old cookie is sent along
+  assert.notEqual(jar.header(), oldCookie, 'the session cookie value did not change on re-login');
+  const m = await me(jar);
+  assert.deepEqual(m.json, { user: newUser, count: 0 }, `/me after re-login: ${m.desc}`);
+
+  // The old socket is told: sinvalid, or welcome as the new user.
+  const told = await c.waitFor(['sinvalid', 'welcome', 'disconnect'], STEP, mark);
+  let how;
+  if (told.name === 'welcome') {
+    assert.deepEqual(told.data, { user: newUser, count: 0 }, `old socket's welcome after re-login: ${fmt(told)}`);
+    how = 'followed (welcome as the new user)';
+  } else {
+    assert.equal(told.name, 'sinvalid', `old socket was disconnected without sinvalid after re-login: ${c.seen()}`);
+    how = `sinvalid ${JSON.stringify(told.data)}`;
+  }
+  if (c.connected) {
+    const w = await c.ack('whoami');
+    const okNew = w && w.user === newUser;
+    const okErr = w && typeof w.error === 'string';
+    assert.ok(okNew || okErr, `old socket's whoami after re-login returned ${JSON.stringify(w)}; want the new user or {"error":...}`);
+    assert.ok(!(w && w.user === oldUser), `old socket still acts as ${oldUser}: ${JSON.stringify(w)}`);
+    const i = await c.ack('incr');
+    assert.ok(i && typeof i === 'object' ? typeof i.error === 'string' : okNew, `old socket's incr after re-login acked ${JSON.stringify(i)}`);
+    how += `; then whoami → ${JSON.stringify(w)}, incr → ${JSON.stringify(i)}`;
+  } else {
+    how += '; then disconnected';
+  }
+  c.close();
+  await sleep(300); // perconn: the old socket's save at disconnect has run
+  const old = await me(oldJar);
+  assert.equal(old.status, 401, `the old session's cookie still works after re-login (and the old socket closed): ${old.desc}`);
+  const now = await me(jar);
+  assert.equal(now.status, 200, now.desc);
+  assert.equal(now.json.user, newUser, now.desc);
+  return how;
+});
+
+test('POST /logout: 204, both sockets of the session get sinvalid and are disconnected within 1 s; others stay', async () => {
+  const user = uniqueUser('out');
+  const otherUser = uniqueUser('stay');
+  const { jar } = await login(user);
+  const { jar: otherJar } = await login(otherUser);
+  const s1 = track(await connectWith('logout-1', jar, user, 0));
+  const s2 = track(await connectWith('logout-2', jar, user, 0));
+  const o = track(await connectWith('other', otherJar, otherUser, 0));
+  assert.equal(await o.ack('incr'), 1);
+
+  const cookieBefore = jar.header();
+  const t0 = Date.now();
+  const r = await http('POST', '/logout', { jar });
+  assert.equal(r.status, 204, r.desc);
+  const t1 = Date.now();
+  for (const s of [s1, s2]) {
+    const sv = await s.waitFor('sinvalid', 1000 + (t1 - t0));
+    assert.equal(typeof sv.data?.reason, 'string', `${s.name}: sinvalid payload ${fmt(sv)}`);
+    const d = await s.waitFor('disconnect', Math.max(50, t1 + 1000 - Date.now()));
+    assert.ok(d.at - t1 <= 1000, `${s.name} disconnected ${d.at - t1} ms after the logout answer`);
+    assert.ok(sv.at <= d.at, `${s.name}: disconnect came before sinvalid: ${s.seen()}`);
+  }
+  await sleep(500);
+  assert.ok(o.connected && !o.has('sinvalid') && !o.has('disconnect'), `the other session's socket was affected: ${o.seen()}`);
+  assert.deepEqual(await o.ack('whoami'), { user: otherUser, count: 1 }, 'other session whoami after logout');
+  assert.equal((await me(jar)).status, 401, '/me after logout should be 401');
+  const om = await pollMe(otherJar, (j) => j.count === 1, MODE === 'perconn' ? 0 : 2000);
+  assert.equal(om.status, 200, om.desc);
+  const stale = await http('GET', '/me', { cookie: cookieBefore });
+  assert.equal(stale.status, 401, `/me with the cookie from before logout: ${stale.desc}`);
+  // A socket opened with the cookie from before logout gets no session.
+  const late = client('after-logout', { cookie: cookieBefore }).open();
+  const e = await late.outcome();
+  assert.notEqual(e.name, 'welcome', `a socket opened after logout with the old cookie was welcomed: ${fmt(e)}`);
+});
+
+test('shim: connectWithSession carries the session without the cookie', async () => {
+  const user = uniqueUser('shim');
+  const { jar } = await login(user);
+  const shim = await http('GET', '/socket.io/socket.io-sessions.js', { jar });
+  assert.equal(shim.status, 200, shim.desc);
+  const s = runShim(shim.text);
+  const c = track(Client.wrap('shim-socket', s));
+  if (!s.connected && !s.io?.readyState?.startsWith?.('open')) s.open?.(); // autoConnect may be off in the shim
+  await c.expectWelcome(user, 0);
+  assert.equal(await c.ack('incr'), 1, 'incr over the shim socket');
+  assert.deepEqual(await c.ack('whoami'), { user, count: 1 }, 'whoami over the shim socket');
+
+  // A shim fetched without a session connects without one.
+  const anonShim = await http('GET', '/socket.io/socket.io-sessions.js');
+  const a = track(Client.wrap('anon-shim-socket', runShim(anonShim.text)));
+  await a.expectSinvalid();
+});
+
+// runShim evaluates the shim in a fresh context whose global io is the real
+// socket.io-client, with location at the server, and connects WITHOUT the
+// cookie: only the token the shim inlined can carry the session.
+function runShim(src) {
+  const loc = new URL(BASE + '/');
+  const location = {
+    href: loc.href, origin: loc.origin, protocol: loc.protocol, host: loc.host,
+    hostname: loc.hostname, port: loc.port, pathname: loc.pathname, search: '', hash: '',
+  };
+  const document = {
+    cookie: '',
+    currentScript: null,
+    readyState: 'complete',
+    getElementsByTagName: () => [],
+    querySelector: () => null,
+    addEventListener: () => {},
+  };
+  const sandbox = {
+    io: ioClient, console, setTimeout, clearTimeout, setInterval, clearInterval,
+    URL, URLSearchParams, location, document, navigator: { userAgent: 'node' },
+  };
+  sandbox.window = sandbox;
+  sandbox.self = sandbox;
+  sandbox.globalThis = sandbox;
+  vm.createContext(sandbox);
+  vm.runInContext(src, sandbox, { filename: 'socket.io-sessions.js', timeout: 1000 });
+  const io = sandbox.io || sandbox.window.io;
+  assert.equal(typeof io?.connectWithSession, 'function', 'the shim did not define io.connectWithSession');
+  const s = io.connectWithSession(BASE, { transports: [TRANSPORT], forceNew: true, reconnection: false });
+  assert.ok(s && typeof s.emit === 'function' && typeof s.on === 'function', 'connectWithSession did not return a socket');
+  return s;
+}
+
+test('a message over 1 MB closes only its connection', async () => {
+  const user = uniqueUser('big');
+  const { jar } = await login(user);
+  const a = track(await connectWith('big-sender', jar, user, 0));
+  const b = track(await connectWith('bystander', jar, user, 0));
+  const big = 'x'.repeat(2 * 1024 * 1024);
+  let acked = false;
+  a.socket.emit('echo', big, () => { acked = true; });
+  const d = await a.waitFor('disconnect', 5000);
+  assert.ok(!acked, 'the 2 MB echo was acked');
+  assert.ok(b.connected && !b.has('disconnect'), `the other connection was closed too: ${b.seen()}`);
+  assert.equal(await b.ack('echo', 'after'), 'after', 'echo on the other connection after the big message');
+  const m = await me(jar);
+  assert.equal(m.status, 200, `HTTP after the big message: ${m.desc}`);
+  const c = track(await connectWith('new-after-big', jar, user, 0));
+  assert.equal(await c.ack('echo', 1), 1);
+  return `sender closed: ${fmt(d)}`;
+});
+
+// ---------------------------------------------------------------- runner
+
+async function main() {
+  const selected = args.only ? cases.filter((c) => c.name.includes(args.only)) : cases;
+  console.log(`contract: ${BASE} transport=${TRANSPORT} mode=${MODE}: ${selected.length} cases`);
+  let passed = 0;
+  const failed = [];
+  for (const c of selected) {
+    const t0 = Date.now();
+    try {
+      const note = await withTimeout(c.fn(), 30000, `case "${c.name}"`);
+      passed++;
+      console.log(`ok   ${c.name} (${Date.now() - t0} ms)${note ? ' — ' + note : ''}`);
+      if (note) notes.push(`${c.name}: ${note}`);
+    } catch (err) {
+      failed.push(c.name);
+      console.log(`FAIL ${c.name} (${Date.now() - t0} ms)`);
+      console.log('     ' + String(err && err.message || err).split('\n').join('\n     '));
+      if (!args['keep-going']) break;
+    } finally {
+      for (const cl of openClients) { try { cl.close(); } catch { /* closed */ } }
+      openClients.clear();
+    }
+  }
+  const skipped = selected.length - passed - failed.length;
+  console.log(`contract (${TRANSPORT}, ${MODE}): ${passed} passed, ${failed.length} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  if (failed.length) console.log(`failed: ${failed.join('; ')}`);
+  // Sockets may hold timers; exit explicitly.
+  setTimeout(() => process.exit(failed.length ? 1 : 0), 50);
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
