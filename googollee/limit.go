@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/googollee/go-socket.io/engineio/frame"
@@ -55,9 +56,29 @@ func (c limitedConn) NextReader() (frame.Type, packet.Type, io.ReadCloser, error
 	return ft, pt, &capReader{rc: rc, left: c.max, conn: c.Conn}, nil
 }
 
-// ServeHTTP caps polling POST bodies and hands the request on. (The
-// engine calls it for every request of a connection.)
+// ServeHTTP caps polling POST bodies, re-frames text payloads (see
+// reframe.go) and hands the request on. The engine calls it for every
+// request on the connection's own transport, never for the websocket
+// upgrade: only polling responses are ever buffered here.
 func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, polling := c.Conn.(pauser); polling && r.Method == http.MethodGet && r.URL.Query().Get("b64") != "" {
+		// A text poll: the engine frames it in bytes, the client reads
+		// UTF-16 units.
+		buf := &pollResponse{header: w.Header(), code: http.StatusOK}
+		c.serve(buf, r)
+		body := buf.body.Bytes()
+		if buf.code == http.StatusOK {
+			body = bytesToUnits(body)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(buf.code)
+		_, _ = w.Write(body)
+		return
+	}
+	c.serve(w, r)
+}
+
+func (c limitedConn) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && r.ContentLength > c.max {
 		http.Error(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
 		_ = c.Conn.Close()
@@ -76,7 +97,7 @@ func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
-			body = reframe(body)
+			body = unitsToBytes(body)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -85,6 +106,17 @@ func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// pollResponse holds a polling response until it is re-framed.
+type pollResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (p *pollResponse) Header() http.Header         { return p.header }
+func (p *pollResponse) WriteHeader(code int)        { p.code = code }
+func (p *pollResponse) Write(b []byte) (int, error) { return p.body.Write(b) }
 
 type pausingConn struct {
 	limitedConn
