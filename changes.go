@@ -63,7 +63,7 @@ func (s *Session) diff() (changes, error) {
 	}
 	var c changes
 	for k, v := range s.Values {
-		if old, ok := base[k]; !ok || !reflect.DeepEqual(old, v) {
+		if old, ok := base[k]; !ok || !reflect.DeepEqual(old, v) && !storedAs(k, v, old) {
 			if c.set == nil {
 				c.set = make(map[any]any)
 			}
@@ -76,6 +76,14 @@ func (s *Session) diff() (changes, error) {
 		}
 	}
 	return c, nil
+}
+
+// storedAs reports whether v reads back from the store as old: what a gob
+// round trip drops (time.Time's monotonic reading) is no change.
+func storedAs(k, v, old any) bool {
+	b, err := encodeValues(map[any]any{k: v})
+	m := make(map[any]any)
+	return err == nil && gob.NewDecoder(bytes.NewReader(b)).Decode(&m) == nil && reflect.DeepEqual(old, m[k])
 }
 
 // rebase makes the current values the base of later diffs.

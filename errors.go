@@ -45,6 +45,9 @@ var (
 	ErrShutdown = errors.New("iosessions: shutting down")
 )
 
+// errGone is what a save returns when the session ended meanwhile.
+var errGone = fmt.Errorf("%w: %w", ErrEnded, ErrNotFound)
+
 // Errors of configuration and of saving.
 var (
 	// ErrClientSideStore is returned when a socket asks to save a session
@@ -62,8 +65,8 @@ var (
 // first sentinel of this package that err matches, without the package
 // prefix, so store details never reach the client.
 func Reason(err error) string {
-	for _, s := range []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrNotFound,
-		ErrEnded, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown} {
+	for _, s := range []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrEnded,
+		ErrNotFound, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown} {
 		if errors.Is(err, s) {
 			return s.Error()[len("iosessions: "):]
 		}
@@ -74,8 +77,9 @@ func Reason(err error) string {
 // PanicError is what a handler's recovered panic is reported as, through
 // Config.ErrorHandler. The process keeps serving.
 type PanicError struct {
-	// Where names the hook that panicked, such as "sconnection" or
-	// "smessage incr".
+	// Where names the hook that panicked: "sconnection", "smessage",
+	// "sinvalid", "cutter", a binding's hook, or the event of a handler
+	// without a session.
 	Where string
 	// Value is what was passed to panic.
 	Value any

@@ -52,7 +52,7 @@ func (s *Socket) saveLocked(ctx context.Context) error {
 	err = s.m.update(ctx, s.sess.Session, s.key, c)
 	if errors.Is(err, ErrNotFound) {
 		s.end(ErrEnded)
-		return err
+		return errGone
 	}
 	if err != nil {
 		return err
@@ -63,7 +63,6 @@ func (s *Socket) saveLocked(ctx context.Context) error {
 // flusher saves the changes of every live socket each interval, until
 // Shutdown.
 func (m *Manager) flusher(every time.Duration) {
-	defer m.wg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -45,10 +45,12 @@ func (s *Socket) commit(t *Session) error {
 	if err != nil || c.empty() {
 		return err
 	}
-	err = s.m.update(s.ctx, t.Session, s.key, c)
+	// Not the socket's context: a client that leaves mid-save does not
+	// cancel it.
+	err = s.m.update(context.Background(), t.Session, s.key, c)
 	if errors.Is(err, ErrNotFound) {
 		s.end(ErrEnded)
-		return ErrEnded
+		return errGone
 	}
 	if err != nil {
 		return err

@@ -129,9 +129,10 @@ type Manager struct {
 	reg   registry
 	locks lockTable
 
-	mu       sync.Mutex // guards closing
+	mu       sync.Mutex // guards closing, active and idle
 	closing  bool
-	wg       sync.WaitGroup // saves, closes and the flusher
+	active   int           // goroutines of the Manager: saves, ends, the flusher
+	idle     chan struct{} // closed when active drops to 0, if someone waits
 	stop     chan struct{}
 	stopOnce sync.Once
 }
@@ -141,10 +142,6 @@ type Manager struct {
 // Invalid configuration is an error wrapping ErrConfig, never a panic.
 func New(store sessions.Store, cfg Config) (*Manager, error) {
 	m := &Manager{store: store, stop: make(chan struct{})}
-	if store == nil {
-		m.ownMem = NewMemoryStore()
-		m.store = m.ownMem
-	}
 	if cfg.Name == "" {
 		cfg.Name = "session"
 	}
@@ -183,6 +180,10 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	m.tokens = t
 	m.cfg = cfg
+	if store == nil { // only now: a failed New must not leave its janitor running
+		m.ownMem = NewMemoryStore()
+		m.store = m.ownMem
+	}
 	m.cutter = cfg.Cutter
 	if m.cutter == nil {
 		m.cutter = FirstOf(CookieCutter(cfg.Name), m.TokenCutter())
@@ -193,8 +194,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		n.NotifyEnd(m.sessionEnded)
 	}
 	if cfg.Mode == PerConnection && cfg.FlushInterval > 0 {
-		m.wg.Add(1)
-		go m.flusher(cfg.FlushInterval)
+		m.goTracked(func() { m.flusher(cfg.FlushInterval) })
 	}
 	return m, nil
 }
@@ -246,7 +246,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 // The new session is empty, with a new id once saved; the caller sets its
 // values and saves it with sess.Save(r, w) as usual.
 func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, r *http.Request) (*sessions.Session, error) {
-	if err := m.end(ctx, r); err != nil {
+	if _, err := m.end(ctx, discard{}, r); err != nil {
 		return nil, err
 	}
 	req := r.Clone(ctx)
@@ -264,32 +264,36 @@ func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // cookie is expired on w, and its sockets are told (sinvalid, ErrEnded)
 // and closed. Destroying no session is not an error.
 func (m *Manager) Destroy(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	if err := m.end(ctx, r); err != nil {
+	found, err := m.end(ctx, w, r)
+	if err != nil {
 		return err
 	}
-	http.SetCookie(w, sessions.NewCookie(m.cfg.Name, "", &sessions.Options{Path: "/", MaxAge: -1}))
+	if !found { // the store did not expire a cookie: do it
+		http.SetCookie(w, sessions.NewCookie(m.cfg.Name, "", &sessions.Options{Path: "/", MaxAge: -1}))
+	}
 	return nil
 }
 
-// end deletes the session r carries and ends its sockets.
-func (m *Manager) end(ctx context.Context, r *http.Request) error {
+// end deletes the session r carries, lets the store expire its cookie on
+// w, and ends its sockets. It reports whether there was a session.
+func (m *Manager) end(ctx context.Context, w http.ResponseWriter, r *http.Request) (bool, error) {
 	key, err := CookieCutter(m.cfg.Name)(r)
 	if err != nil {
-		return nil // no session to end
+		return false, nil // no session to end
 	}
 	sess, err := m.load(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrBadKey):
-		return nil
+		return false, nil
 	case err != nil:
-		return err
+		return false, err
 	}
 	sess.Options.MaxAge = -1
-	if err := m.store.Save(m.request(ctx, key), discard{}, sess); err != nil {
-		return fmt.Errorf("iosessions: delete session: %w", err)
+	if err := m.store.Save(m.request(ctx, key), w, sess); err != nil {
+		return false, fmt.Errorf("iosessions: delete session: %w", err)
 	}
 	m.sessionEnded(sessionRef(sess, key))
-	return nil
+	return true, nil
 }
 
 // Shutdown saves the sessions of all live sockets (PerConnection), waits
@@ -302,22 +306,27 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Unlock()
 	m.stopOnce.Do(func() { close(m.stop) })
 
-	var errs []error
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
 	for _, s := range m.reg.all() {
-		if err := s.flush(ctx); err != nil && !errors.Is(err, ErrNotFound) {
-			errs = append(errs, err)
-		}
+		m.goTracked(func() {
+			if err := s.flush(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		})
 	}
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := m.waitIdle(ctx); err != nil {
+		return err
 	}
 	if m.ownMem != nil {
 		m.ownMem.Close()
 	}
+	errMu.Lock()
+	defer errMu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -351,9 +360,10 @@ func (m *Manager) AllowedOrigin(origin string) bool {
 	return m.cfg.UnsafeAllowAnyOrigin || m.origins[strings.ToLower(origin)]
 }
 
-// load loads the session of key with a fresh deadline, and says why not.
+// load loads the session of key, within ctx and Config.StoreTimeout, and
+// says why not.
 func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()
 	var sess *sessions.Session
 	var err error
@@ -371,13 +381,13 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 	return sess, m.storeErr(ctx, err)
 }
 
-// update applies c to the stored session, never bringing back one that
-// ended.
+// update applies c to the stored session, within ctx and
+// Config.StoreTimeout, never bringing back one that ended.
 func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string, c changes) error {
 	if _, ok := m.store.(*sessions.CookieStore); ok || sess.ID == "" {
 		return ErrClientSideStore
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()
 	if u, ok := m.store.(Updater); ok {
 		return m.storeErr(ctx, u.Update(ctx, m.cfg.Name, sess.ID, c.apply))

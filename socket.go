@@ -39,6 +39,7 @@ type Socket struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ready  chan struct{} // closed once Open is done
+	loaded chan struct{} // closed once the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
 	err error  // why the socket has no session; nil if it has one
@@ -73,7 +74,7 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // the reasons, such as ErrNoSession), or nil when it has one. It waits
 // for the handshake's session to be loaded.
 func (s *Socket) Err() error {
-	<-s.ready
+	<-s.loaded
 	if s.ended.Load() {
 		return ErrEnded
 	}
@@ -85,7 +86,7 @@ func (s *Socket) Err() error {
 // connection may already emit. Accept does no I/O.
 func (m *Manager) Accept(c Conn) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Socket{m: m, conn: c, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	s := &Socket{m: m, conn: c, ctx: ctx, cancel: cancel, ready: make(chan struct{}), loaded: make(chan struct{})}
 	m.reg.add(s)
 	return s
 }
@@ -99,6 +100,7 @@ func (s *Socket) Open() {
 	sess, err := s.open()
 	if err != nil {
 		s.err = err
+		close(s.loaded)
 		close(s.ready)
 		s.tell(err)
 		if m.cfg.CloseInvalid {
@@ -109,18 +111,21 @@ func (s *Socket) Open() {
 	t, err := track(sess)
 	if err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		close(s.loaded)
 		close(s.ready)
 		s.tell(s.err)
 		return
 	}
 	s.ref = sessionRef(sess, s.key)
 	m.reg.bind(s)
+	close(s.loaded) // Err may be called from the sconnection handler
 	if m.cfg.Mode == PerMessage {
 		unlock := m.locks.lock(s.ref)
 		t.save = func(context.Context) error { return s.commit(t) }
-		s.connected(t)
-		if err := s.commit(t); err != nil {
-			m.ReportError(err)
+		if s.connected(t) == nil { // nothing is saved after a panic
+			if err := s.commit(t); err != nil {
+				m.ReportError(err)
+			}
 		}
 		unlock()
 	} else {
@@ -163,10 +168,11 @@ func (s *Socket) cut(r *http.Request) (key string, err error) {
 	return s.m.cutter(r)
 }
 
-func (s *Socket) connected(t *Session) {
+func (s *Socket) connected(t *Session) error {
 	if h := s.m.onConnect; h != nil {
-		s.m.safely("sconnection", func() { h(s, t) })
+		return s.m.safely("sconnection", func() { h(s, t) })
 	}
+	return nil
 }
 
 // Do runs fn with the socket's session, as the mode says: in PerConnection
@@ -231,9 +237,22 @@ func (s *Socket) end(err error) {
 		return
 	}
 	s.m.goTracked(func() {
+		// After the handler that may be running: handlers of one socket
+		// never overlap.
+		unlock := s.lockHandlers()
 		s.tell(err)
+		unlock()
 		s.closeLater()
 	})
+}
+
+// lockHandlers takes the lock that the socket's handlers run under.
+func (s *Socket) lockHandlers() (unlock func()) {
+	if s.m.cfg.Mode == PerMessage {
+		return s.m.locks.lock(s.ref)
+	}
+	s.mu.Lock()
+	return s.mu.Unlock
 }
 
 // closeLater closes the connection after Config.CloseGrace, so that what
@@ -262,19 +281,40 @@ func (m *Manager) safely(where string, f func()) (err error) {
 	return nil
 }
 
-// goTracked runs f on a goroutine that Shutdown waits for; once Shutdown
-// has begun, it runs f on the caller's goroutine instead.
+// goTracked runs f on a goroutine that Shutdown waits for.
 func (m *Manager) goTracked(f func()) {
 	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
-		f()
-		return
-	}
-	m.wg.Add(1)
+	m.active++
 	m.mu.Unlock()
 	go func() {
-		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			if m.active--; m.active == 0 && m.idle != nil {
+				close(m.idle)
+				m.idle = nil
+			}
+			m.mu.Unlock()
+		}()
 		f()
 	}()
+}
+
+// waitIdle waits until no goroutine of the Manager runs, or ctx ends.
+func (m *Manager) waitIdle(ctx context.Context) error {
+	m.mu.Lock()
+	if m.active == 0 {
+		m.mu.Unlock()
+		return nil
+	}
+	if m.idle == nil {
+		m.idle = make(chan struct{})
+	}
+	idle := m.idle
+	m.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

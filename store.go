@@ -116,6 +116,12 @@ func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	for _, c := range s.codecs {
+		// The session's server-side expiry is the one that counts; the
+		// cookie's own timestamp limit (30 days by default) would log
+		// out a session whose MaxAge is longer.
+		c.(*securecookie.SecureCookie).MaxAge(0)
+	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]memEntry)
 	}
@@ -273,8 +279,15 @@ func (s *MemoryStore) get(id string) ([]byte, bool) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	e, ok := sh.m[id]
+	expired := ok && !s.now().Before(e.expires)
+	if expired { // reclaimed on lookup, as Close promises
+		delete(sh.m, id)
+	}
 	sh.mu.Unlock()
-	if !ok || !s.now().Before(e.expires) {
+	if expired {
+		s.ended([]string{id})
+	}
+	if !ok || expired {
 		return nil, false
 	}
 	return e.data, true

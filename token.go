@@ -1,6 +1,7 @@
 package iosessions
 
 import (
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -42,7 +43,11 @@ func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 			return nil, fmt.Errorf("%w: TokenKeys hash key %d is shorter than 32 bytes", ErrConfig, i/2)
 		}
 	}
-	codecs := securecookie.CodecsFromPairs(keyPairs...)
+	own := make([][]byte, len(keyPairs)) // the caller may reuse its slices
+	for i, k := range keyPairs {
+		own[i] = append([]byte(nil), k...)
+	}
+	codecs := securecookie.CodecsFromPairs(own...)
 	secs := int64(ttl / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -63,7 +68,7 @@ func (t *tokens) mint(key string) (string, error) {
 
 // parse returns the session key that tok was minted for.
 func (t *tokens) parse(tok string) (string, error) {
-	if len(tok) > MaxTokenLen {
+	if len(tok) > MaxTokenLen || !canonical(tok) {
 		return "", ErrBadToken
 	}
 	var b tokenBody
@@ -71,4 +76,10 @@ func (t *tokens) parse(tok string) (string, error) {
 		return "", ErrBadToken
 	}
 	return b.Key, nil
+}
+
+// canonical: base64 decoding ignores CR, LF and unused bits; one spelling only.
+func canonical(tok string) bool {
+	b, err := base64.URLEncoding.DecodeString(tok)
+	return err == nil && base64.URLEncoding.EncodeToString(b) == tok
 }

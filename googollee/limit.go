@@ -152,4 +152,12 @@ func (r *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *capReader) Close() error { return r.rc.Close() }
+// Close skips the rest of the message through the cap: the engine closes
+// the messages it does not parse, and the transport would drain them whole.
+func (r *capReader) Close() error {
+	_, err := io.Copy(io.Discard, r)
+	if cerr := r.rc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,542 @@
+package googollee_test
+
+// The binding's tests drive a real server (httptest, the Manager's
+// Middleware, a MemoryStore, login and logout handlers) with a real
+// socket.io v2 client (internal/sio2) over websocket and long-polling.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/googollee/go-socket.io/engineio"
+	"go.uber.org/goleak"
+
+	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/googollee"
+	"github.com/iosessions/iosessions/internal/sio2"
+)
+
+// TestMain fails the run when goroutines leak. One engine goroutine is
+// exempt: go-socket.io's websocket transport starts a 30-second "did you
+// forget to Close() the ReadCloser" nag timer for every frame it reads,
+// and its socket.io parser never closes a frame whose header does not
+// parse (TestMalformedPackets), so that timer outlives the connection by
+// up to 30 s. Nothing of ours can stop it.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/googollee/go-socket.io/engineio/transport/websocket.newRcWrapper.func1"))
+}
+
+// Fixed store keys, so tests can forge cookies of sessions that do not exist.
+var (
+	hashKey  = []byte("0123456789abcdef0123456789abcdef")
+	blockKey = []byte("fedcba9876543210fedcba9876543210")
+)
+
+var modes = []iosessions.Mode{iosessions.PerConnection, iosessions.PerMessage}
+
+var transports = []sio2.Transport{sio2.WebSocket, sio2.Polling}
+
+// env is one server under test.
+type env struct {
+	URL   string
+	m     *iosessions.Manager
+	srv   *googollee.Server
+	store *iosessions.MemoryStore
+	http  *http.Client
+
+	connects atomic.Int32 // sconnection calls
+	incrs    atomic.Int32 // incr handler calls
+	users    chan string  // the user each sconnection call saw
+
+	mu       sync.Mutex
+	invalids []error // what the sinvalid handler got
+	errs     []error // what Config.ErrorHandler got
+	closes   int     // disconnect handler calls
+}
+
+type envOptions struct {
+	Mode    iosessions.Mode
+	Config  func(*iosessions.Config)
+	Options *googollee.Options
+	// Setup registers handlers before the server serves; it runs after the
+	// defaults, so it may replace them.
+	Setup func(e *env)
+}
+
+// newEnv starts a server. Its default handlers: sconnection records the
+// user and emits "welcome" with it; sinvalid records the error; smessage
+// "incr" adds one to "count" and acks it, "whoami" acks the user and
+// count; event "echo" acks its argument. Everything stops at the end of
+// the test.
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := &env{store: iosessions.NewMemoryStore(hashKey, blockKey), users: make(chan string, 64)}
+	cfg := iosessions.Config{Mode: o.Mode, ErrorHandler: func(err error) {
+		e.mu.Lock()
+		e.errs = append(e.errs, err)
+		e.mu.Unlock()
+	}}
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	m, err := iosessions.New(e.store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := googollee.NewServer(m, o.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m, e.srv = m, srv
+	m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
+		e.connects.Add(1)
+		u, _ := sess.Values["user"].(string)
+		select {
+		case e.users <- u:
+		default: // a test that does not read them
+		}
+		_ = s.Emit("welcome", u)
+	})
+	m.OnInvalid(func(s *iosessions.Socket, err error) {
+		e.mu.Lock()
+		e.invalids = append(e.invalids, err)
+		e.mu.Unlock()
+	})
+	m.OnDisconnect(func(*iosessions.Socket, string) {
+		e.mu.Lock()
+		e.closes++
+		e.mu.Unlock()
+	})
+	googollee.OnMessage(srv, "incr", func(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (int, error) {
+		e.incrs.Add(1)
+		n, _ := sess.Values["count"].(int)
+		sess.Values["count"] = n + 1
+		return n + 1, nil
+	})
+	googollee.OnMessage(srv, "whoami", func(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (profile, error) {
+		u, _ := sess.Values["user"].(string)
+		n, _ := sess.Values["count"].(int)
+		return profile{User: u, Count: n}, nil
+	})
+	googollee.OnEvent(srv, "echo", func(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) {
+		if in == nil {
+			return json.RawMessage("null"), nil
+		}
+		return in, nil
+	})
+	if o.Setup != nil {
+		o.Setup(e)
+	}
+
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve() }()
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", m.Middleware(srv))
+	mux.HandleFunc("POST /login", e.login)
+	mux.HandleFunc("POST /logout", e.logout)
+	ts := httptest.NewServer(mux)
+	e.URL, e.http = ts.URL, ts.Client()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		_ = srv.Close()
+		<-served
+		ts.Close()
+		e.store.Close()
+	})
+	return e
+}
+
+type profile struct {
+	User  string `json:"user"`
+	Count int    `json:"count"`
+}
+
+func (e *env) login(w http.ResponseWriter, r *http.Request) {
+	sess, err := e.m.Renew(r.Context(), w, r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	sess.Values["user"] = r.PostFormValue("user")
+	sess.Values["count"] = 0
+	if err := sess.Save(r, w); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	}
+}
+
+func (e *env) logout(w http.ResponseWriter, r *http.Request) {
+	if err := e.m.Destroy(r.Context(), w, r); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// loginAs logs user in over HTTP and returns the session cookie.
+func (e *env) loginAs(t *testing.T, user string) *http.Cookie {
+	t.Helper()
+	resp, err := e.http.PostForm(e.URL+"/login", url.Values{"user": {user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" && c.Value != "" {
+			return c
+		}
+	}
+	t.Fatalf("login: %s, no session cookie", resp.Status)
+	return nil
+}
+
+// post sends an empty POST to path with cookie and returns the status.
+func (e *env) post(t *testing.T, path string, cookie *http.Cookie) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.URL+path, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// dial connects a client that is closed at the end of the test.
+func (e *env) dial(t *testing.T, tr sio2.Transport, h http.Header, q url.Values) *sio2.Client {
+	t.Helper()
+	c, err := sio2.Dial(ctxT(t), e.URL, sio2.Options{Transport: tr, Header: h, Query: q})
+	if err != nil {
+		t.Fatalf("dial %s: %v", tr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// stored returns the values the store holds for the session cookie, or
+// nil when it holds none.
+func (e *env) stored(t *testing.T, cookie *http.Cookie) map[any]any {
+	t.Helper()
+	sess, err := e.store.Load(context.Background(), "session", cookie.Value)
+	if errors.Is(err, iosessions.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess.Values
+}
+
+func (e *env) invalidErrs() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]error(nil), e.invalids...)
+}
+
+func (e *env) reported() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]error(nil), e.errs...)
+}
+
+func (e *env) disconnects() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closes
+}
+
+// nextUser returns the user of the next sconnection call.
+func (e *env) nextUser(t *testing.T) string {
+	t.Helper()
+	select {
+	case u := <-e.users:
+		return u
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sconnection call")
+		return ""
+	}
+}
+
+func withCookie(c *http.Cookie) http.Header {
+	return http.Header{"Cookie": {c.Name + "=" + c.Value}}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// call sends event with arg and returns the ack's first argument as JSON.
+func call(t *testing.T, c *sio2.Client, event string, arg any) string {
+	t.Helper()
+	args, err := c.Call(ctxT(t), event, arg)
+	if err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	if len(args) != 1 {
+		t.Fatalf("%s: ack %s, want one argument", event, args)
+	}
+	return string(args[0])
+}
+
+// expectEvent waits for the event name and returns its first argument.
+func expectEvent(t *testing.T, c *sio2.Client, name string) string {
+	t.Helper()
+	ev, err := c.Expect(ctxT(t), name)
+	if err != nil {
+		t.Fatalf("waiting for %q: %v", name, err)
+	}
+	if len(ev.Args) == 0 {
+		return ""
+	}
+	return string(ev.Args[0])
+}
+
+// waitClosed fails unless c's connection ends before deadline.
+func waitClosed(t *testing.T, c *sio2.Client, deadline time.Time) {
+	t.Helper()
+	select {
+	case <-c.Done():
+		return
+	case <-time.After(time.Until(deadline)):
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatalf("connection still open %v after the deadline", time.Since(deadline))
+	}
+}
+
+// transportName names the websocket subtests after what they prove.
+func transportName(tr sio2.Transport) string {
+	if tr == sio2.WebSocket {
+		return "websocket-upgrade-through-Middleware"
+	}
+	return string(tr)
+}
+
+// TestSessionLoaded logs in over HTTP and connects with the cookie, over
+// a WebSocket upgraded through Manager.Middleware and over polling: the
+// sconnection handler sees the user; 50 incr events fired without waiting
+// are acked 1..50 in order; echo works; PerMessage has saved each value
+// before its ack, PerConnection saves at disconnect.
+func TestSessionLoaded(t *testing.T) {
+	for _, mode := range modes {
+		for _, tr := range transports {
+			t.Run(mode.String()+"/"+transportName(tr), func(t *testing.T) {
+				e := newEnv(t, envOptions{Mode: mode})
+				cookie := e.loginAs(t, "alice")
+				c := e.dial(t, tr, withCookie(cookie), nil)
+				ctx := ctxT(t)
+
+				if u := e.nextUser(t); u != "alice" {
+					t.Fatalf("sconnection saw user %q, want alice", u)
+				}
+				if got := expectEvent(t, c, "welcome"); got != `"alice"` {
+					t.Fatalf("welcome %s, want \"alice\"", got)
+				}
+				if got := call(t, c, "echo", map[string]any{"n": 1, "s": "x"}); got != `{"n":1,"s":"x"}` {
+					t.Fatalf("echo = %s", got)
+				}
+
+				const n = 50
+				acks := make([]<-chan sio2.Ack, n)
+				for i := range acks {
+					ch, err := c.EmitAck(ctx, "incr")
+					if err != nil {
+						t.Fatal(err)
+					}
+					acks[i] = ch
+				}
+				var last uint64
+				for i, ch := range acks {
+					var a sio2.Ack
+					select {
+					case a = <-ch:
+					case <-ctx.Done():
+						t.Fatalf("no ack %d", i+1)
+					}
+					if len(a.Args) != 1 || string(a.Args[0]) != fmt.Sprint(i+1) || a.Seq <= last {
+						t.Fatalf("ack %d = %s (seq %d after %d)", i+1, a.Args, a.Seq, last)
+					}
+					last = a.Seq
+					if mode == iosessions.PerMessage {
+						// Saved before the ack went out.
+						if got, _ := e.stored(t, cookie)["count"].(int); got < i+1 {
+							t.Fatalf("after ack %d the store has count %d", i+1, got)
+						}
+					}
+				}
+				if got := call(t, c, "whoami", nil); got != `{"user":"alice","count":50}` {
+					t.Fatalf("whoami = %s", got)
+				}
+				if mode == iosessions.PerConnection {
+					// No FlushInterval: nothing is saved before disconnect.
+					if got := e.stored(t, cookie)["count"]; got != 0 {
+						t.Fatalf("PerConnection saved count %v before disconnect", got)
+					}
+				}
+				c.Close()
+				waitFor(t, "count 50 in the store", func() bool { return e.stored(t, cookie)["count"] == n })
+				waitFor(t, "the disconnect handler", func() bool { return e.disconnects() == 1 })
+				if errs := e.reported(); len(errs) != 0 {
+					t.Errorf("ErrorHandler got %v", errs)
+				}
+			})
+		}
+	}
+}
+
+// TestLogout: logging out ends the session's sockets, and only them.
+func TestLogout(t *testing.T) {
+	for _, mode := range modes {
+		for _, tr := range transports {
+			t.Run(mode.String()+"/"+string(tr), func(t *testing.T) {
+				other := sio2.Polling
+				if tr == sio2.Polling {
+					other = sio2.WebSocket
+				}
+				e := newEnv(t, envOptions{Mode: mode})
+				alice, bob := e.loginAs(t, "alice"), e.loginAs(t, "bob")
+				a1 := e.dial(t, tr, withCookie(alice), nil)
+				a2 := e.dial(t, other, withCookie(alice), nil)
+				b := e.dial(t, tr, withCookie(bob), nil)
+				for _, c := range []*sio2.Client{a1, a2, b} {
+					expectEvent(t, c, "welcome")
+				}
+				call(t, a1, "incr", nil)
+
+				if code := e.post(t, "/logout", alice); code != http.StatusNoContent {
+					t.Fatalf("logout: %d", code)
+				}
+				loggedOut := time.Now()
+				for _, c := range []*sio2.Client{a1, a2} {
+					if got := expectEvent(t, c, "sinvalid"); got != `{"reason":"session ended"}` {
+						t.Errorf("sinvalid %s", got)
+					}
+					waitClosed(t, c, loggedOut.Add(time.Second))
+				}
+				if e.stored(t, alice) != nil {
+					t.Error("alice's session is still stored")
+				}
+				waitFor(t, "two sinvalid handler calls", func() bool { return len(e.invalidErrs()) == 2 })
+				for _, err := range e.invalidErrs() {
+					if !errors.Is(err, iosessions.ErrEnded) {
+						t.Errorf("sinvalid handler got %v, want ErrEnded", err)
+					}
+				}
+
+				if got := call(t, b, "whoami", nil); got != `{"user":"bob","count":0}` {
+					t.Errorf("bob's whoami = %s", got)
+				}
+				for len(b.Events()) > 0 {
+					if ev := <-b.Events(); ev.Name == "sinvalid" {
+						t.Errorf("bob got sinvalid %s", ev.Args)
+					}
+				}
+				if b.Err() != nil {
+					t.Errorf("bob's socket ended: %v", b.Err())
+				}
+			})
+		}
+	}
+}
+
+// TestNewServerOptions: bad options are errors, never panics.
+func TestNewServerOptions(t *testing.T) {
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	eo := func(interval, timeout time.Duration) *googollee.Options {
+		return &googollee.Options{Engine: &engineio.Options{PingInterval: interval, PingTimeout: timeout}}
+	}
+	for _, tc := range []struct {
+		name   string
+		m      *iosessions.Manager
+		opts   *googollee.Options
+		errHas string // "" means no error
+	}{
+		{"nil options", m, nil, ""},
+		{"zero options", m, &googollee.Options{}, ""},
+		{"valid pings", m, eo(time.Second, 2*time.Second), ""},
+		{"nil Manager", nil, nil, "nil Manager"},
+		{"timeout equals interval", m, eo(time.Second, time.Second), "PingTimeout"},
+		{"timeout below interval", m, eo(2*time.Second, time.Second), "PingTimeout"},
+		{"interval above default timeout", m, eo(90*time.Second, 0), "PingTimeout"},
+		{"timeout below default interval", m, eo(0, 10*time.Second), "PingTimeout"},
+		{"negative interval", m, eo(-time.Second, 0), "negative"},
+		{"negative timeout", m, eo(0, -time.Second), "negative"},
+		{"negative max message", m, &googollee.Options{MaxMessageBytes: -1}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var srv *googollee.Server
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Fatalf("NewServer panicked: %v", v)
+					}
+				}()
+				srv, err = googollee.NewServer(tc.m, tc.opts)
+			}()
+			if tc.errHas == "" {
+				if err != nil || srv == nil {
+					t.Fatalf("NewServer = %v, %v; want a server", srv, err)
+				}
+				_ = srv.Close()
+				return
+			}
+			if err == nil || srv != nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Fatalf("NewServer = %v, %v; want an error about %s", srv, err, tc.errHas)
+			}
+		})
+	}
+}
+
+// TestClosedServerRefuses: after Close, engine requests get 503 and the
+// rest of the site keeps answering.
+func TestClosedServerRefuses(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	_ = e.srv.Close()
+	for _, tr := range transports {
+		_, err := sio2.Dial(ctxT(t), e.URL, sio2.Options{Transport: tr})
+		var se *sio2.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s after Close: %v, want 503", tr, err)
+		}
+	}
+	e.loginAs(t, "alice")
+}
+

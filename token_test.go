@@ -1,0 +1,326 @@
+package iosessions
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	tokHashA  = []byte("token hash key A: 32 bytes long!")
+	tokBlockA = []byte("token block key A 32 bytes long!")
+	tokHashB  = []byte("token hash key B: 32 bytes long!")
+	tokBlockB = []byte("token block key B (24 bytes)")[:24]
+)
+
+func mustTokens(t testing.TB, ttl time.Duration, keys ...[]byte) *tokens {
+	t.Helper()
+	tk, err := newTokens(keys, ttl)
+	if err != nil {
+		t.Fatalf("newTokens: %v", err)
+	}
+	return tk
+}
+
+// forgeToken builds a token as securecookie would, with the given keys and
+// timestamp, so that tests can make expired (or future) tokens without
+// waiting.
+func forgeToken(hashKey, blockKey []byte, ts int64, key string) string {
+	body, _ := json.Marshal(tokenBody{Key: key})
+	block, _ := aes.NewCipher(blockKey)
+	iv := bytes.Repeat([]byte{7}, block.BlockSize())
+	ct := make([]byte, len(body))
+	cipher.NewCTR(block, iv).XORKeyStream(ct, body)
+	val := base64.URLEncoding.EncodeToString(append(iv, ct...))
+	b := []byte(fmt.Sprintf("%s|%d|%s|", tokenName, ts, val))
+	h := hmac.New(sha256.New, hashKey)
+	h.Write(b[:len(b)-1])
+	b = append(b, h.Sum(nil)...)[len(tokenName)+1:]
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+func TestTokenRoundTrip(t *testing.T) {
+	t.Parallel()
+	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	for i, key := range []string{"k", "MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQV", strings.Repeat("z", 500), "ünïcödé", "with|pipes|"} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			tok, err := tk.mint(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(key) >= 8 && strings.Contains(tok, key) {
+				t.Fatal("token carries the key in clear")
+			}
+			got, err := tk.parse(tok)
+			if err != nil || got != key {
+				t.Fatalf("parse = %q, %v", got, err)
+			}
+		})
+	}
+	// A key too long for MaxTokenLen cannot be minted.
+	if _, err := tk.mint(strings.Repeat("x", MaxTokenLen)); err == nil {
+		t.Error("minted a token over MaxTokenLen")
+	}
+	// A forged token with the right keys and time is accepted: the forger
+	// matches securecookie.
+	if got, err := tk.parse(forgeToken(tokHashA, tokBlockA, time.Now().Unix(), "k")); err != nil || got != "k" {
+		t.Fatalf("forgeToken does not match securecookie: %q %v", got, err)
+	}
+}
+
+// Changing any one byte of a token makes it unusable.
+func TestTokenTamperEveryByte(t *testing.T) {
+	t.Parallel()
+	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	var toks []string
+	for _, key := range []string{"session-key-of-ann", "session-key-of-ann+", "session-key-of-ann++"} {
+		for i := 0; i < 4; i++ { // fresh IVs: the last letters vary
+			tok, err := tk.mint(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks = append(toks, tok)
+		}
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	changes := []struct {
+		name string
+		f    func(c byte) byte
+	}{
+		{"xor 0x01", func(c byte) byte { return c ^ 0x01 }},
+		{"xor 0x20", func(c byte) byte { return c ^ 0x20 }},
+		{"xor 0x80", func(c byte) byte { return c ^ 0x80 }},
+		{"next letter", func(c byte) byte {
+			i := strings.IndexByte(alphabet, c)
+			return alphabet[(i+1)%len(alphabet)]
+		}},
+	}
+	for _, ch := range changes {
+		t.Run(ch.name, func(t *testing.T) {
+			for _, tok := range toks {
+				var accepted []int
+				for i := 0; i < len(tok); i++ {
+					b := []byte(tok)
+					b[i] = ch.f(b[i])
+					if string(b) == tok {
+						continue
+					}
+					if _, err := tk.parse(string(b)); err != ErrBadToken {
+						accepted = append(accepted, i)
+					}
+				}
+				if len(accepted) > 0 {
+					t.Errorf("token of %d bytes: changed byte(s) at %v still accepted", len(tok), accepted)
+				}
+			}
+		})
+	}
+}
+
+// Tokens must be exactly what was minted: characters that base64 decoding
+// ignores must not give a second valid spelling.
+func TestTokenNotMalleable(t *testing.T) {
+	t.Parallel()
+	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	tok, err := tk.mint("session-key-of-ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		"newline inside": tok[:10] + "\n" + tok[10:],
+		"CR at end":      tok + "\r",
+		"CRLF at start":  "\r\n" + tok,
+		"truncated":      tok[:len(tok)-1],
+		"padded":         tok + "=",
+		"space":          tok + " ",
+		"NUL":            tok + "\x00",
+		"doubled":        tok + tok,
+		"quoted":         `"` + tok + `"`,
+	}
+	for name, s := range cases {
+		t.Run(name, func(t *testing.T) {
+			if key, err := tk.parse(s); err != ErrBadToken {
+				t.Fatalf("parse = %q, %v; want exactly ErrBadToken", key, err)
+			}
+		})
+	}
+}
+
+func TestTokenRefused(t *testing.T) {
+	t.Parallel()
+	a := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	b := mustTokens(t, time.Minute, tokHashB, tokBlockB)
+	tokB, err := b.mint("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newMem(t, tokHashA, tokBlockA) // the same keys as the tokens
+	cookie, _ := login(t, store, nil)
+	now := time.Now().Unix()
+	cases := map[string]string{
+		"empty":                  "",
+		"other keys":             tokB,
+		"session cookie":         cookie,
+		"expired":                forgeToken(tokHashA, tokBlockA, now-61, "k"),
+		"long expired":           forgeToken(tokHashA, tokBlockA, now-86400*365, "k"),
+		"other hash key":         forgeToken(tokHashB, tokBlockA, now, "k"),
+		"other block key":        forgeToken(tokHashA, tokBlockB, now, "k"),
+		"empty session key":      forgeToken(tokHashA, tokBlockA, now, ""),
+		"10 KB":                  strings.Repeat("A", 10<<10),
+		"just over MaxTokenLen":  strings.Repeat("A", MaxTokenLen+1),
+		"not base64":             "!!!!",
+		"base64 of nothing":      base64.URLEncoding.EncodeToString([]byte("a|b|c")),
+		"unicode":                "tökén",
+		"invalid utf-8":          "\xff\xfe\xfd",
+		"pipes":                  "|||",
+		"base64 of raw key pair": base64.URLEncoding.EncodeToString(tokHashA),
+	}
+	for name, s := range cases {
+		t.Run(name, func(t *testing.T) {
+			if key, err := a.parse(s); err != ErrBadToken {
+				t.Fatalf("parse = %q, %v; want exactly ErrBadToken", key, err)
+			}
+		})
+	}
+}
+
+func TestTokenExpires(t *testing.T) {
+	t.Parallel()
+	tk := mustTokens(t, time.Second, tokHashA, tokBlockA)
+	tok, err := tk.mint("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.parse(tok); err != nil {
+		t.Fatalf("fresh token refused: %v", err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if key, err := tk.parse(tok); err != ErrBadToken {
+		t.Fatalf("expired token: parse = %q, %v", key, err)
+	}
+}
+
+// Through the Manager: TokenTTL 1 s.
+func TestManagerTokenExpires(t *testing.T) {
+	t.Parallel()
+	mem := newMem(t)
+	m, _ := newManager(t, mem, Config{TokenTTL: time.Second})
+	key, _ := login(t, mem, nil)
+	tok, _, ok := m.shimToken(withCookie("GET", "/socket.io/socket.io-sessions.js", key))
+	if !ok {
+		t.Fatal("no token for a valid session")
+	}
+	time.Sleep(2100 * time.Millisecond)
+	r := WithAuth(handshake(""), map[string]any{TokenParam: tok})
+	if _, err := m.TokenCutter()(r); err != ErrBadToken {
+		t.Fatalf("expired token: %v", err)
+	}
+	invalid := make(chan error, 1)
+	m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
+	connect(t, m, r)
+	if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("socket with expired token: %v", err)
+	}
+}
+
+// Keys rotate by prepending a pair: B = [new, old] accepts A's tokens
+// (A = [old]); A does not accept B's.
+func TestTokenKeyRotation(t *testing.T) {
+	t.Parallel()
+	mem := newMem(t)
+	a, _ := newManager(t, mem, Config{TokenKeys: [][]byte{tokHashA, tokBlockA}})
+	b, _ := newManager(t, mem, Config{TokenKeys: [][]byte{tokHashB, tokBlockB, tokHashA, tokBlockA}})
+	other, _ := newManager(t, mem, Config{}) // random keys
+	key, _ := login(t, mem, nil)
+	tokA, err := a.tokens.mint(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokB, err := b.tokens.mint(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		m    *Manager
+		tok  string
+		ok   bool
+	}{
+		{"B accepts A's", b, tokA, true},
+		{"B accepts its own", b, tokB, true},
+		{"A refuses B's", a, tokB, false},
+		{"other refuses A's", other, tokA, false},
+		{"A refuses other's", a, mustMint(t, other, key), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := WithAuth(handshake(""), map[string]any{TokenParam: tc.tok})
+			got, err := tc.m.TokenCutter()(r)
+			if tc.ok && (err != nil || got != key) {
+				t.Fatalf("refused: %q %v", got, err)
+			}
+			if !tc.ok && err != ErrBadToken {
+				t.Fatalf("accepted: %q %v", got, err)
+			}
+		})
+	}
+}
+
+func mustMint(t testing.TB, m *Manager, key string) string {
+	t.Helper()
+	tok, err := m.tokens.mint(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestNewTokensKeys(t *testing.T) {
+	t.Parallel()
+	h32 := bytes.Repeat([]byte{1}, 32)
+	h64 := bytes.Repeat([]byte{1}, 64)
+	cases := []struct {
+		name string
+		keys [][]byte
+		ok   bool
+	}{
+		{"none: random", nil, true},
+		{"32+16", [][]byte{h32, make([]byte, 16)}, true},
+		{"64+24", [][]byte{h64, make([]byte, 24)}, true},
+		{"two pairs", [][]byte{h32, make([]byte, 32), h64, make([]byte, 16)}, true},
+		{"odd", [][]byte{h32}, false},
+		{"hash 31", [][]byte{h32[:31], make([]byte, 16)}, false},
+		{"block 8", [][]byte{h32, make([]byte, 8)}, false},
+		{"block 33", [][]byte{h32, make([]byte, 33)}, false},
+		{"block nil", [][]byte{h32, nil}, false},
+		{"second pair short", [][]byte{h32, make([]byte, 16), h32[:5], make([]byte, 16)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newTokens(tc.keys, time.Minute)
+			if tc.ok && err != nil {
+				t.Fatalf("newTokens: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrConfig) {
+				t.Fatalf("newTokens = %v, want ErrConfig", err)
+			}
+			m, err := New(newMem(t), Config{TokenKeys: tc.keys, Logger: quietLogger})
+			if m != nil {
+				_ = m.Shutdown(context.Background())
+			}
+			if !tc.ok && !errors.Is(err, ErrConfig) {
+				t.Fatalf("New = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
