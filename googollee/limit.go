@@ -29,7 +29,7 @@ func (t limited) Accept(w http.ResponseWriter, r *http.Request) (transport.Conn,
 	if err != nil {
 		return nil, err
 	}
-	lc := limitedConn{Conn: c, max: t.max}
+	lc := limitedConn{Conn: c, max: t.max, hs: accept(r, c)}
 	if p, ok := c.(pauser); ok {
 		// Polling connections are paused during an upgrade.
 		return pausingConn{limitedConn: lc, p: p}, nil
@@ -46,6 +46,23 @@ type pauser interface {
 type limitedConn struct {
 	transport.Conn
 	max int64
+	hs  *handshake // until handed over to Serve; nil for upgrades
+}
+
+func (c limitedConn) NextWriter(ft frame.Type, pt packet.Type) (io.WriteCloser, error) {
+	first := c.hs != nil && c.hs.opening()
+	w, err := c.Conn.NextWriter(ft, pt)
+	if first && err == nil && testHookOpen != nil {
+		w = hookedWriter{w}
+	}
+	return w, err
+}
+
+func (c limitedConn) Close() error {
+	if c.hs != nil {
+		c.hs.closed()
+	}
+	return c.Conn.Close()
 }
 
 func (c limitedConn) NextReader() (frame.Type, packet.Type, io.ReadCloser, error) {

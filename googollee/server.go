@@ -40,7 +40,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"sync/atomic"
+	"sync"
 
 	socketio "github.com/googollee/go-socket.io"
 	"github.com/googollee/go-socket.io/engineio"
@@ -63,6 +63,15 @@ type Options struct {
 	// PingTimeout); defaults 20 s and 60 s, the engine's.
 	Engine *engineio.Options
 
+	// AllowUpgrade lets polling clients upgrade to websocket. Default
+	// false: go-socket.io v1.7.0 loses events sent during the upgrade
+	// (a POST then gets 400 "payload: paused") and sometimes fails the
+	// upgrade itself, so a client stays on the transport it connected
+	// with. Clients that want websocket connect with it directly
+	// (transports: ["websocket"]). Only used when Engine.Transports is
+	// nil.
+	AllowUpgrade bool
+
 	// MaxMessageBytes caps one websocket message and one polling POST
 	// body. A client that sends more is disconnected; others are not
 	// affected. Default DefaultMaxMessageBytes.
@@ -74,7 +83,17 @@ type Options struct {
 type Server struct {
 	m      *iosessions.Manager
 	engine *socketio.Server
-	closed atomic.Bool
+
+	// The engine hands a new session to Serve on a channel, from a
+	// goroutine of its own, after the handshake's response; its Close
+	// closes that channel, so a handshake that finishes after Close
+	// panics the process. Close therefore refuses new requests, then
+	// waits until every handshake has been handed over.
+	// (See handshake.go.)
+	mu         sync.Mutex
+	closed     bool
+	handshakes int                     // handshakes not yet handed over to Serve
+	conns      map[*handshake]struct{} // connections they made, until closed
 }
 
 // NewServer returns a go-socket.io server bound to m. Bad options are an
@@ -112,24 +131,30 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 		eo.SessionIDGenerator = randomIDs{}
 	}
 	if eo.Transports == nil {
-		eo.Transports = []transport.Transport{
-			&polling.Transport{
-				Client: polling.Default.Client,
-				// CORS headers only for the allowed cross-origin sites.
-				CheckOrigin: func(r *http.Request) bool {
-					o := r.Header.Get("Origin")
-					return o != "" && m.AllowedOrigin(o)
-				},
+		poll := &polling.Transport{
+			Client: polling.Default.Client,
+			// CORS headers only for the allowed cross-origin sites.
+			CheckOrigin: func(r *http.Request) bool {
+				o := r.Header.Get("Origin")
+				return o != "" && m.AllowedOrigin(o)
 			},
-			&websocket.Transport{
-				CheckOrigin: func(r *http.Request) bool { return m.CheckOrigin(r) == nil },
-			},
+		}
+		ws := &websocket.Transport{
+			CheckOrigin: func(r *http.Request) bool { return m.CheckOrigin(r) == nil },
+		}
+		// The engine offers a client the upgrades to the transports
+		// listed after its own: none after polling, unless allowed.
+		// (Websocket clients never probe a downgrade.)
+		eo.Transports = []transport.Transport{ws, poll}
+		if o.AllowUpgrade {
+			eo.Transports = []transport.Transport{poll, ws}
 		}
 	}
 	for i, t := range eo.Transports {
 		eo.Transports[i] = limited{Transport: t, max: o.MaxMessageBytes}
 	}
-	s := &Server{m: m, engine: socketio.NewServer(&eo)}
+	s := &Server{m: m, conns: make(map[*handshake]struct{})}
+	s.engine = socketio.NewServer(&eo)
 	s.engine.OnConnect("/", s.onConnect)
 	s.engine.OnDisconnect("/", s.onDisconnect)
 	s.engine.OnError("/", s.onError)
@@ -148,12 +173,16 @@ func (s *Server) Serve() error { return s.engine.Serve() }
 // requests after Close get 503. Call Manager.Shutdown first, so the
 // sessions of live sockets are saved.
 func (s *Server) Close() error {
-	s.closed.Store(true)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.waitHandshakes()
 	for _, sock := range s.m.Sockets() {
 		if c, ok := sock.Conn().(*Conn); ok && c.srv == s {
 			_ = c.Close()
 		}
 	}
+	s.closeHandshakes()
 	return s.engine.Close()
 }
 
@@ -169,15 +198,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.m.ReportError(&iosessions.PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
 		}
 	}()
+	q := r.URL.Query()
 	switch {
-	case s.closed.Load():
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
-	case r.URL.Query().Has("j"):
+	case q.Has("j"):
 		http.Error(w, "JSONP polling is not supported", http.StatusBadRequest)
 	case s.m.CheckOrigin(r) != nil:
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 	default:
-		s.engine.ServeHTTP(w, r)
+		s.serve(w, r, !q.Has("sid"))
 	}
 }
 
@@ -186,6 +214,7 @@ func (s *Server) onConnect(c socketio.Conn) (err error) {
 	if s.m.Socket(c.ID()) != nil {
 		return nil // a repeated connect packet: the socket is open already
 	}
+
 	sock := s.m.Accept(newConn(s, c))
 	// The engine hangs a connection that emits inside OnConnect: open
 	// (which may emit sinvalid or run sconnection) once it has returned.

@@ -9,9 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -540,3 +543,88 @@ func TestClosedServerRefuses(t *testing.T) {
 	e.loginAs(t, "alice")
 }
 
+// Polling clients are not offered the upgrade to websocket, which the
+// engine loses events across, unless Options.AllowUpgrade says so.
+func TestUpgradeOffered(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("AllowUpgrade=", allow), func(t *testing.T) {
+			// A short ping timeout: the engine keeps the session this
+			// test leaves open until then, and the cleanup waits for it.
+			e := newEnv(t, envOptions{Options: &googollee.Options{
+				AllowUpgrade: allow,
+				Engine:       &engineio.Options{PingInterval: 200 * time.Millisecond, PingTimeout: 500 * time.Millisecond},
+			}})
+			res, err := e.http.Get(e.URL + "/socket.io/?EIO=3&transport=polling&b64=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if !strings.Contains(string(body), `"sid":`) {
+				t.Fatalf("handshake answered %d %q", res.StatusCode, body)
+			}
+			offered := strings.Contains(string(body), `"upgrades":["websocket"]`)
+			if offered != allow {
+				t.Errorf("handshake %q: websocket upgrade offered = %v, want %v", body, offered, allow)
+			}
+		})
+	}
+}
+
+// crashChild names the test that a child process of the test binary runs
+// for a test whose failure mode is a crash of the process.
+const crashChild = "IOSESSIONS_CRASH_CHILD"
+
+// TestCloseDuringHandshake: Server.Close while a handshake is in flight
+// must not bring the process down. go-socket.io's handshake hands the new
+// session to Serve on a channel from a goroutine of its own; engine Close
+// closes that channel, so a handshake that finishes after Close panics
+// with "send on closed channel", on a goroutine nobody can recover. The
+// child process holds a polling handshake in the middle (test hook),
+// closes the server and lets the handshake finish a moment later: Close
+// must wait for it.
+func TestCloseDuringHandshake(t *testing.T) {
+	if os.Getenv(crashChild) == t.Name() {
+		closeDuringHandshake(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChild+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "panic:") {
+				lines = lines[i:min(i+6, len(lines))]
+				break
+			}
+		}
+		t.Fatalf("Server.Close during a handshake crashed the process (%v):\n%s", err, strings.Join(lines, "\n"))
+	}
+}
+
+func closeDuringHandshake(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	googollee.SetTestHookOpen(func() {
+		once.Do(func() { close(entered); <-release })
+	})
+	t.Cleanup(func() { googollee.SetTestHookOpen(nil) })
+	e := newEnv(t, envOptions{})
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		resp, err := e.http.Get(e.URL + "/socket.io/?EIO=3&transport=polling")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	time.AfterFunc(100*time.Millisecond, func() { close(release) })
+	if err := e.srv.Close(); err != nil {
+		t.Error(err)
+	}
+	<-answered
+	time.Sleep(200 * time.Millisecond) // a late hand-over would panic now
+}

@@ -54,9 +54,21 @@ log="$tmp/go-test.log"
 status=0
 go test -race -count=1 -timeout 12m -v ./... 2>&1 | tee "$log" || status=$?
 
-# ---- fuzz (not yet): short fuzz runs of the cutters and token decoding go
-# here, each as `go test -run '^$' -fuzz '^FuzzX$' -fuzztime 20s ./PKG`, with
-# their results added to the summary below.
+# ---- fuzz: every fuzz target briefly, on top of its committed seeds
+# (testdata/fuzz). Fuzz longer by hand: go test -run '^$' -fuzz '^FuzzX$' -fuzztime 10m ./PKG
+fuzztime="${IOSESSIONS_FUZZTIME:-3s}"
+if [ "$status" -eq 0 ]; then
+	for pkg in . ./googollee ./internal/sio2; do
+		for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+			say "fuzz $pkg $target for $fuzztime"
+			if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >"$tmp/fuzz.log" 2>&1; then
+				cat "$tmp/fuzz.log" >&2
+				echo "--- FAIL: $target (fuzz)" >>"$log"
+				status=1
+			fi
+		done
+	done
+fi
 
 passed=$(grep -cE '^\s*--- PASS:' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL:' "$log" || true)
