@@ -3,7 +3,6 @@ package iosessions
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 )
 
 // ErrorAck returns the ack that bindings send for an event that failed:
@@ -12,11 +11,11 @@ import (
 // and the handler's own error text otherwise.
 func ErrorAck(err error) map[string]string {
 	var pe *PanicError
-	switch {
-	case errors.As(err, &pe):
+	if errors.As(err, &pe) {
 		return map[string]string{"error": "internal error"}
-	case Reason(err) != "session error":
-		return map[string]string{"error": Reason(err)}
+	}
+	if r := Reason(err); r != "session error" {
+		return map[string]string{"error": r}
 	}
 	return map[string]string{"error": err.Error()}
 }
@@ -24,14 +23,10 @@ func ErrorAck(err error) map[string]string {
 // Call runs f, a handler that needs no session, turning a panic into a
 // *PanicError that is reported and returned. Bindings use it.
 func Call[T any](m *Manager, where string, f func() (T, error)) (out T, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			pe := &PanicError{Where: where, Value: v, Stack: debug.Stack()}
-			m.ReportError(pe)
-			err = pe
-		}
-	}()
-	return f()
+	if perr := m.safely(where, func() { out, err = f() }); perr != nil {
+		return out, perr
+	}
+	return out, err
 }
 
 // noSession is what Do returns for a socket without a usable session.

@@ -81,6 +81,11 @@ func (s *Session) diff() (changes, error) {
 // storedAs reports whether v reads back from the store as old: what a gob
 // round trip drops (time.Time's monotonic reading) is no change.
 func storedAs(k, v, old any) bool {
+	switch v.(type) {
+	case bool, string, int, int8, int16, int32, int64,
+		uint, uint8, uint16, uint32, uint64, float32, float64:
+		return false // gob keeps these exactly, and v is not old
+	}
 	b, err := encodeValues(map[any]any{k: v})
 	m := make(map[any]any)
 	return err == nil && gob.NewDecoder(bytes.NewReader(b)).Decode(&m) == nil && reflect.DeepEqual(old, m[k])

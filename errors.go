@@ -61,12 +61,16 @@ var (
 	ErrConfig = errors.New("iosessions: invalid config")
 )
 
+// reasons are the sentinels whose text reaches clients, in the order
+// Reason tries them.
+var reasons = []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrEnded,
+	ErrNotFound, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown}
+
 // Reason returns the text sent to a client for err: the message of the
 // first sentinel of this package that err matches, without the package
 // prefix, so store details never reach the client.
 func Reason(err error) string {
-	for _, s := range []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrEnded,
-		ErrNotFound, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown} {
+	for _, s := range reasons {
 		if errors.Is(err, s) {
 			return s.Error()[len("iosessions: "):]
 		}
@@ -87,6 +91,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error returns "iosessions: panic in " Where and the panic's value.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("iosessions: panic in %s: %v", e.Where, e.Value)
 }

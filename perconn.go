@@ -26,6 +26,8 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 }
 
 // flush saves the socket's changes, if it has a session and any changes.
+// A session that ended meanwhile is not an error here: the socket is
+// being ended.
 func (s *Socket) flush(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -37,7 +39,10 @@ func (s *Socket) flush(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.saveLocked(ctx)
+	if err := s.saveLocked(ctx); !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // saveLocked writes the changes of s.sess; s.mu is held.
@@ -71,7 +76,7 @@ func (m *Manager) flusher(every time.Duration) {
 			return
 		case <-t.C:
 			for _, s := range m.reg.all() {
-				if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
+				if err := s.flush(context.Background()); err != nil {
 					m.ReportError(err)
 				}
 			}

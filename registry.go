@@ -102,18 +102,6 @@ func (r *registry) all() []*Socket {
 	return out
 }
 
-// counts returns the number of sockets and of sessions indexed.
-func (r *registry) counts() (sockets, sessions int) {
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.Lock()
-		sockets += len(sh.conns)
-		sessions += len(sh.bySess)
-		sh.mu.Unlock()
-	}
-	return
-}
-
 // Sockets returns the live sockets, a copy.
 func (m *Manager) Sockets() []*Socket { return m.reg.all() }
 

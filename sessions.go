@@ -30,6 +30,7 @@ const (
 	PerMessage
 )
 
+// String returns "perconn", "permessage", or "Mode(n)" for an unknown n.
 func (m Mode) String() string {
 	switch m {
 	case PerConnection:
@@ -172,7 +173,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("%w: AllowedOrigins: %q is not scheme://host[:port]", ErrConfig, o)
 		}
-		m.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+		m.origins[originKey(u)] = true
 	}
 	t, err := newTokens(cfg.TokenKeys, cfg.TokenTTL)
 	if err != nil {
@@ -312,7 +313,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	)
 	for _, s := range m.reg.all() {
 		m.goTracked(func() {
-			if err := s.flush(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := s.flush(ctx); err != nil {
 				errMu.Lock()
 				errs = append(errs, err)
 				errMu.Unlock()
@@ -348,11 +349,14 @@ func (m *Manager) CheckOrigin(r *http.Request) error {
 	if err != nil || u.Host == "" {
 		return ErrOrigin
 	}
-	if strings.EqualFold(u.Host, r.Host) || m.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+	if strings.EqualFold(u.Host, r.Host) || m.origins[originKey(u)] {
 		return nil
 	}
 	return ErrOrigin
 }
+
+// originKey is how an origin is looked up in Manager.origins.
+func originKey(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
 
 // AllowedOrigin reports whether origin is in Config.AllowedOrigins, for
 // bindings that set CORS headers.
@@ -378,7 +382,10 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 			err = ErrNotFound
 		}
 	}
-	return sess, m.storeErr(ctx, err)
+	if err != nil {
+		return nil, m.storeErr(ctx, err) // never a session beside an error
+	}
+	return sess, nil
 }
 
 // update applies c to the stored session, within ctx and
@@ -394,7 +401,8 @@ func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string
 	}
 	// Any other store: reload, apply, save. Not atomic against another
 	// process; PerMessage serializes this process's writers.
-	cur, err := m.store.New(m.request(ctx, key), m.cfg.Name)
+	r := m.request(ctx, key)
+	cur, err := m.store.New(r, m.cfg.Name)
 	if err != nil || cur.IsNew || cur.ID != sess.ID {
 		if err == nil || isDecodeError(err) {
 			return ErrNotFound
@@ -402,7 +410,7 @@ func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string
 		return m.storeErr(ctx, err)
 	}
 	c.apply(cur.Values)
-	return m.storeErr(ctx, m.store.Save(m.request(ctx, key), discard{}, cur))
+	return m.storeErr(ctx, m.store.Save(r, discard{}, cur))
 }
 
 // storeErr classifies a store error for sockets.

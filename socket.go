@@ -2,7 +2,6 @@ package iosessions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/gorilla/sessions"
 )
-
-var timeAfter = time.After
 
 // Conn is what an engine binding adapts a socket.io connection to, so that
 // the core needs no engine. Its methods must be safe for concurrent use
@@ -159,13 +156,10 @@ func (s *Socket) open() (*sessions.Session, error) {
 
 // cut runs the cutter, which parses attacker input, with a net under it.
 func (s *Socket) cut(r *http.Request) (key string, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.m.ReportError(&PanicError{Where: "cutter", Value: v, Stack: debug.Stack()})
-			key, err = "", ErrBadKey
-		}
-	}()
-	return s.m.cutter(r)
+	if s.m.safely("cutter", func() { key, err = s.m.cutter(r) }) != nil {
+		return "", ErrBadKey
+	}
+	return key, err
 }
 
 func (s *Socket) connected(t *Session) error {
@@ -211,10 +205,8 @@ func (s *Socket) Closed(reason string) {
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
-		if m.cfg.Mode == PerConnection && s.err == nil && !s.ended.Load() {
-			if err := s.flush(context.Background()); err != nil && !errors.Is(err, ErrNotFound) {
-				m.ReportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
-			}
+		if err := s.flush(context.Background()); err != nil {
+			m.ReportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
 		}
 		s.cancel()
 		if h := m.onClose; h != nil {
@@ -263,7 +255,7 @@ func (s *Socket) closeLater() {
 		case <-s.ctx.Done():
 			return
 		case <-s.m.stop:
-		case <-timeAfter(s.m.cfg.CloseGrace):
+		case <-time.After(s.m.cfg.CloseGrace):
 		}
 		_ = s.conn.Close()
 	})

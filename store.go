@@ -354,11 +354,14 @@ func (s *MemoryStore) janitor(every time.Duration) {
 	}
 }
 
+// idEncoding spells session ids.
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
 // newID returns 160 random bits, base32: a session id nobody can guess.
 func newID() string {
 	var b [20]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+	return idEncoding.EncodeToString(b[:])
 }
 
 func encodeValues(v map[any]any) ([]byte, error) {
