@@ -23,11 +23,16 @@ var clients = map[string]string{
 	"googollee": "socket.io-client/dist/socket.io.js",
 }
 
-// serveClient serves the page's socket.io client from node_modules.
+// serveClient serves the page's socket.io client from node_modules. The
+// places to look are found once; the file is looked for at each request,
+// so that installing it needs no restart.
 func serveClient(engine string) http.HandlerFunc {
+	var paths []string
+	for _, dir := range webDirs() {
+		paths = append(paths, filepath.Join(dir, "node_modules", clients[engine]))
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		for _, dir := range webDirs() {
-			p := filepath.Join(dir, "node_modules", clients[engine])
+		for _, p := range paths {
 			if _, err := os.Stat(p); err == nil {
 				w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 				http.ServeFile(w, r, p)

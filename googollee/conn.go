@@ -1,7 +1,6 @@
 package googollee
 
 import (
-	"context"
 	"net/http"
 
 	socketio "github.com/googollee/go-socket.io"
@@ -34,7 +33,7 @@ func newConn(srv *Server, c socketio.Conn) *Conn {
 	if a := c.RemoteAddr(); a != nil {
 		r.RemoteAddr = a.String()
 	}
-	return &Conn{srv: srv, c: c, req: r.WithContext(context.Background())}
+	return &Conn{srv: srv, c: c, req: r} // r.Context() is context.Background()
 }
 
 // ID returns the engine's connection id (random, see the package doc).

@@ -15,21 +15,14 @@ import (
 // acked {"error": "no session"} and nothing is written. Events of one
 // socket run one at a time, in order, on the engine's read goroutine.
 func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket, sess *iosessions.Session, in In) (Out, error)) {
-	s.engine.OnEvent("/", event, func(c socketio.Conn, in In) any {
-		sock := s.m.Socket(c.ID())
-		if sock == nil {
-			return iosessions.ErrorAck(iosessions.ErrNoSession)
-		}
+	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
 		var out Out
 		err := sock.Do(sock.Context(), func(sess *iosessions.Session) error {
 			var err error
 			out, err = h(sock, sess, in)
 			return err
 		})
-		if err != nil {
-			return iosessions.ErrorAck(err)
-		}
-		return out
+		return out, err
 	})
 }
 
@@ -38,12 +31,21 @@ func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket
 // OnMessage. A panic in h is recovered, reported and acked
 // {"error": "internal error"}.
 func OnEvent[In, Out any](s *Server, event string, h func(s *iosessions.Socket, in In) (Out, error)) {
+	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
+		return iosessions.Call(s.m, event, func() (Out, error) { return h(sock, in) })
+	})
+}
+
+// on registers h for event on the root namespace, with the socket of the
+// connection, and acks what h returns: Out, or {"error": text}. A
+// connection the Manager does not know is acked {"error": "no session"}.
+func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in In) (Out, error)) {
 	s.engine.OnEvent("/", event, func(c socketio.Conn, in In) any {
 		sock := s.m.Socket(c.ID())
 		if sock == nil {
 			return iosessions.ErrorAck(iosessions.ErrNoSession)
 		}
-		out, err := iosessions.Call(s.m, event, func() (Out, error) { return h(sock, in) })
+		out, err := h(sock, in)
 		if err != nil {
 			return iosessions.ErrorAck(err)
 		}

@@ -96,16 +96,17 @@ func (c limitedConn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c limitedConn) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.ContentLength > c.max {
-		http.Error(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
-		_ = c.Conn.Close()
-		return
-	}
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.max))
+		var body []byte
+		var err error
+		if r.ContentLength > c.max {
+			err = errTooLarge // refused before reading
+		} else {
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, c.max))
+		}
 		var tooLarge *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooLarge):
+		case err == errTooLarge, errors.As(err, &tooLarge):
 			http.Error(w, errTooLarge.Error(), http.StatusRequestEntityTooLarge)
 			_ = c.Conn.Close()
 			return

@@ -3,6 +3,7 @@ package googollee
 import (
 	"bytes"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -22,16 +23,13 @@ func bytesToUnits(body []byte) []byte { return reframe(body, false) }
 // bytes (fromUnits) or back. A payload that does not parse is returned
 // unchanged, for the other side to refuse.
 func reframe(body []byte, fromUnits bool) []byte {
-	if ascii := !bytes.ContainsFunc(body, func(r rune) bool { return r >= utf8.RuneSelf }); ascii {
-		return body // units and bytes agree
+	if !bytes.ContainsFunc(body, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		return body // ASCII: units and bytes agree
 	}
 	out := make([]byte, 0, len(body)+8)
 	for rest := body; len(rest) > 0; {
 		colon := bytes.IndexByte(rest, ':')
-		if colon <= 0 || colon > 10 {
-			return body
-		}
-		if !canonicalLength(rest[:colon]) {
+		if colon <= 0 || colon > 10 || !canonicalLength(rest[:colon]) {
 			return body
 		}
 		length, _ := strconv.Atoi(string(rest[:colon]))
@@ -46,11 +44,7 @@ func reframe(body []byte, fromUnits bool) []byte {
 				return body
 			}
 			n += size
-			if r >= 0x10000 {
-				units += 2 // a surrogate pair
-			} else {
-				units++
-			}
+			units += utf16.RuneLen(r) // 2 for a surrogate pair
 		}
 		if (fromUnits && units != length) || (!fromUnits && n != length) {
 			return body // the length splits a character

@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	socketio "github.com/googollee/go-socket.io"
 	"github.com/googollee/go-socket.io/engineio"
@@ -113,17 +114,15 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	if eo.PingInterval < 0 || eo.PingTimeout < 0 || o.MaxMessageBytes < 0 {
 		return nil, errors.New("googollee: negative option")
 	}
-	interval, timeout := eo.PingInterval, eo.PingTimeout
-	if interval == 0 {
-		interval = 20e9
+	if eo.PingInterval == 0 {
+		eo.PingInterval = 20 * time.Second
 	}
-	if timeout == 0 {
-		timeout = 60e9
+	if eo.PingTimeout == 0 {
+		eo.PingTimeout = 60 * time.Second
 	}
-	if timeout <= interval {
-		return nil, fmt.Errorf("googollee: PingTimeout (%v) must exceed PingInterval (%v)", timeout, interval)
+	if eo.PingTimeout <= eo.PingInterval {
+		return nil, fmt.Errorf("googollee: PingTimeout (%v) must exceed PingInterval (%v)", eo.PingTimeout, eo.PingInterval)
 	}
-	eo.PingInterval, eo.PingTimeout = interval, timeout
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}
@@ -150,9 +149,12 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 			eo.Transports = []transport.Transport{poll, ws}
 		}
 	}
+	// A new slice: the caller's Options keep their own transports.
+	capped := make([]transport.Transport, len(eo.Transports))
 	for i, t := range eo.Transports {
-		eo.Transports[i] = limited{Transport: t, max: o.MaxMessageBytes}
+		capped[i] = limited{Transport: t, max: o.MaxMessageBytes}
 	}
+	eo.Transports = capped
 	s := &Server{m: m, conns: make(map[*handshake]struct{})}
 	s.engine = socketio.NewServer(&eo)
 	s.engine.OnConnect("/", s.onConnect)
@@ -209,41 +211,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) onConnect(c socketio.Conn) (err error) {
-	defer s.recover("connect", &err)
-	if s.m.Socket(c.ID()) != nil {
-		return nil // a repeated connect packet: the socket is open already
-	}
-
-	sock := s.m.Accept(newConn(s, c))
-	// The engine hangs a connection that emits inside OnConnect: open
-	// (which may emit sinvalid or run sconnection) once it has returned.
-	go sock.Open()
-	return nil
+func (s *Server) onConnect(c socketio.Conn) error {
+	return s.guard("connect", func() error {
+		if s.m.Socket(c.ID()) != nil {
+			return nil // a repeated connect packet: the socket is open already
+		}
+		sock := s.m.Accept(newConn(s, c))
+		// The engine hangs a connection that emits inside OnConnect: open
+		// (which may emit sinvalid or run sconnection) once it has returned.
+		go sock.Open()
+		return nil
+	})
 }
 
 func (s *Server) onDisconnect(c socketio.Conn, reason string) {
-	var err error
-	defer s.recover("disconnect", &err)
-	if sock := s.m.Socket(c.ID()); sock != nil {
-		sock.Closed(reason)
-	}
+	_ = s.guard("disconnect", func() error {
+		if sock := s.m.Socket(c.ID()); sock != nil {
+			sock.Closed(reason)
+		}
+		return nil
+	})
 }
 
-func (s *Server) onError(c socketio.Conn, err error) {
-	var perr error
-	defer s.recover("error", &perr)
-	// Engine errors are a client's bad input or a closed connection; they
-	// are logged at debug level, without ids.
-	s.m.Config().Logger.Debug("googollee: engine error", "err", err)
+func (s *Server) onError(_ socketio.Conn, err error) {
+	_ = s.guard("error", func() error {
+		// Engine errors are a client's bad input or a closed connection;
+		// they are logged at debug level, without ids.
+		s.m.Config().Logger.Debug("googollee: engine error", "err", err)
+		return nil
+	})
 }
 
-func (s *Server) recover(where string, err *error) {
-	if v := recover(); v != nil {
-		pe := &iosessions.PanicError{Where: where, Value: v, Stack: debug.Stack()}
-		s.m.ReportError(pe)
-		*err = pe
-	}
+// guard runs f, the body of an engine hook, turning a panic into a
+// reported *iosessions.PanicError.
+func (s *Server) guard(where string, f func() error) error {
+	_, err := iosessions.Call(s.m, where, func() (struct{}, error) { return struct{}{}, f() })
+	return err
 }
 
 // randomIDs makes engine session ids of 128 random bits.

@@ -15,7 +15,6 @@ const (
 	enginePing    = '2'
 	enginePong    = '3'
 	engineMessage = '4'
-	engineNoop    = '6'
 )
 
 // errPayload reports a polling payload that does not parse.

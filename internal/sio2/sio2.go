@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -172,9 +173,7 @@ func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) 
 func (c *Client) URL(t Transport) string {
 	u := c.base
 	q := url.Values{}
-	for k, v := range c.opts.Query {
-		q[k] = v
-	}
+	maps.Copy(q, c.opts.Query)
 	q.Set("EIO", "3")
 	q.Set("transport", string(t))
 	q.Set("t", strconv.FormatInt(time.Now().UnixNano(), 36))
@@ -268,9 +267,7 @@ func (c *Client) do(req *http.Request) (*Response, error) {
 }
 
 func (c *Client) roundTrip(req *http.Request) (*Response, error) {
-	for k, v := range c.opts.Header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, c.opts.Header)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
