@@ -2,6 +2,7 @@ package iosessions
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,16 +11,26 @@ import (
 // BenchmarkCutterToken is the default cutter on a handshake that carries
 // the shim's token: no cookie, then the token decoded.
 func BenchmarkCutterToken(b *testing.B) {
-	mem := newMem(b)
-	m, _ := newManager(b, mem, Config{})
-	key, _ := login(b, mem, nil)
-	tok := mustMint(b, m, key)
-	cut := FirstOf(CookieCutter("session"), m.TokenCutter())
+	fx := newFixture(b, Config{}, nil)
+	key := fx.key
+	tok := mustMint(b, fx.m, key)
+	cut := FirstOf(CookieCutter("session"), fx.m.TokenCutter())
 	r := WithAuth(httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=websocket", nil), map[string]any{TokenParam: tok})
+	benchLoop(b, func(int) error {
+		if k, err := cut(r); err != nil || k != key {
+			return fmt.Errorf("cut = %q, %v", k, err)
+		}
+		return nil
+	})
+}
+
+// benchLoop reports allocations and times fn(i) for i from 0 to b.N-1,
+// stopping at the first error.
+func benchLoop(b *testing.B, fn func(i int) error) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if k, err := cut(r); err != nil || k != key {
+		if err := fn(i); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -33,13 +44,10 @@ func BenchmarkMemoryStoreLoad(b *testing.B) {
 	mem := newMem(b)
 	key, _ := login(b, mem, benchValues())
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := mem.Load(ctx, "session", key); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchLoop(b, func(int) error {
+		_, err := mem.Load(ctx, "session", key)
+		return err
+	})
 }
 
 func BenchmarkMemoryStoreSave(b *testing.B) {
@@ -50,83 +58,42 @@ func BenchmarkMemoryStoreSave(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := withCookie(http.MethodPost, "/", key)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	benchLoop(b, func(i int) error {
 		sess.Values["n"] = i
-		if err := mem.Save(r, discard{}, sess); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return mem.Save(r, discard{}, sess)
+	})
 }
 
 func BenchmarkMemoryStoreUpdate(b *testing.B) {
 	mem := newMem(b)
 	_, id := login(b, mem, benchValues())
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := mem.Update(ctx, "session", id, func(v map[any]any) { v["n"] = i }); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchLoop(b, func(i int) error {
+		return mem.Update(ctx, "session", id, func(v map[any]any) { v["n"] = i })
+	})
 }
 
-func benchSocket(b *testing.B, mode Mode) *Socket {
-	mem := newMem(b)
-	m, _ := newManager(b, mem, Config{Mode: mode})
-	key, _ := login(b, mem, benchValues())
-	s, _ := connect(b, m, handshake(key))
-	return s
+// benchDo measures s.Do(fn) on a socket in mode whose session holds
+// benchValues.
+func benchDo(b *testing.B, mode Mode, fn func(*Session) error) {
+	fx := newFixture(b, Config{Mode: mode}, benchValues())
+	s, _ := connect(b, fx.m, handshake(fx.key))
+	ctx := context.Background()
+	benchLoop(b, func(int) error { return s.Do(ctx, fn) })
 }
 
 // BenchmarkPerMessageDo is one event that changes the session: reload,
 // handler, save.
-func BenchmarkPerMessageDo(b *testing.B) {
-	s := benchSocket(b, PerMessage)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Do(ctx, func(sess *Session) error {
-			sess.Values["n"] = sess.Values["n"].(int) + 1
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkPerMessageDo(b *testing.B) { benchDo(b, PerMessage, incrN) }
 
 // BenchmarkPerMessageDoUnchanged is one event that only reads: reload and
 // diff, no save.
 func BenchmarkPerMessageDoUnchanged(b *testing.B) {
-	s := benchSocket(b, PerMessage)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Do(ctx, func(sess *Session) error {
-			_ = sess.Values["user"]
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchDo(b, PerMessage, func(sess *Session) error {
+		_ = sess.Values["user"]
+		return nil
+	})
 }
 
 // BenchmarkPerConnDo is one event on the session held by the connection.
-func BenchmarkPerConnDo(b *testing.B) {
-	s := benchSocket(b, PerConnection)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Do(ctx, func(sess *Session) error {
-			sess.Values["n"] = sess.Values["n"].(int) + 1
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkPerConnDo(b *testing.B) { benchDo(b, PerConnection, incrN) }

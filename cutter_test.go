@@ -21,87 +21,44 @@ func TestCutters(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"cookie found", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "a=1; sid=abc; b=2")
-			return r
-		}, "abc", nil},
-		{"cookie missing", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "a=1")
-			return r
-		}, "", ErrNoSession},
-		{"cookie no header", CookieCutter("sid"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/", nil)
-		}, "", ErrNoSession},
-		{"cookie empty", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "sid=")
-			return r
-		}, "", ErrNoSession},
-		{"cookie duplicated: first counts", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Add("Cookie", "sid=first; sid=second")
-			r.Header.Add("Cookie", "sid=third")
-			return r
-		}, "first", nil},
-		{"cookie quoted", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", `sid="abc"`)
-			return r
-		}, "abc", nil},
-		{"cookie name is case sensitive", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "SID=abc")
-			return r
-		}, "", ErrNoSession},
-		{"cookie at MaxKeyLen", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "sid="+max)
-			return r
-		}, max, nil},
-		{"cookie oversized", CookieCutter("sid"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("Cookie", "sid="+long)
-			return r
-		}, "", ErrBadKey},
-		{"query found", QueryCutter("s"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=3&s=abc%2Bdef&transport=polling", nil)
-		}, "abc+def", nil},
-		{"query duplicated: first counts", QueryCutter("s"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/?s=one&s=two", nil)
-		}, "one", nil},
-		{"query missing", QueryCutter("s"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/?EIO=3", nil)
-		}, "", ErrNoSession},
-		{"query empty", QueryCutter("s"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/?s=", nil)
-		}, "", ErrNoSession},
+		{"cookie found", CookieCutter("sid"), getReq("/", "Cookie", "a=1; sid=abc; b=2"), "abc", nil},
+		{"cookie missing", CookieCutter("sid"), getReq("/", "Cookie", "a=1"), "", ErrNoSession},
+		{"cookie no header", CookieCutter("sid"), getReq("/"), "", ErrNoSession},
+		{"cookie empty", CookieCutter("sid"), getReq("/", "Cookie", "sid="), "", ErrNoSession},
+		{"cookie duplicated: first counts", CookieCutter("sid"), getReq("/", "Cookie", "sid=first; sid=second", "Cookie", "sid=third"), "first", nil},
+		{"cookie quoted", CookieCutter("sid"), getReq("/", "Cookie", `sid="abc"`), "abc", nil},
+		{"cookie name is case sensitive", CookieCutter("sid"), getReq("/", "Cookie", "SID=abc"), "", ErrNoSession},
+		{"cookie at MaxKeyLen", CookieCutter("sid"), getReq("/", "Cookie", "sid="+max), max, nil},
+		{"cookie oversized", CookieCutter("sid"), getReq("/", "Cookie", "sid="+long), "", ErrBadKey},
+		{"query found", QueryCutter("s"), getReq("/socket.io/?EIO=3&s=abc%2Bdef&transport=polling"), "abc+def", nil},
+		{"query duplicated: first counts", QueryCutter("s"), getReq("/?s=one&s=two"), "one", nil},
+		{"query missing", QueryCutter("s"), getReq("/?EIO=3"), "", ErrNoSession},
+		{"query empty", QueryCutter("s"), getReq("/?s="), "", ErrNoSession},
 		{"query nil URL", QueryCutter("s"), func() *http.Request {
 			return &http.Request{Header: http.Header{}}
 		}, "", ErrNoSession},
-		{"query oversized", QueryCutter("s"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/?s="+long, nil)
-		}, "", ErrBadKey},
-		{"header found", HeaderCutter("X-Session"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("x-session", "abc")
-			return r
-		}, "abc", nil},
-		{"header missing", HeaderCutter("X-Session"), func() *http.Request {
-			return httptest.NewRequest(http.MethodGet, "/", nil)
-		}, "", ErrNoSession},
-		{"header oversized", HeaderCutter("X-Session"), func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.Header.Set("X-Session", long)
-			return r
-		}, "", ErrBadKey},
+		{"query oversized", QueryCutter("s"), getReq("/?s=" + long), "", ErrBadKey},
+		{"header found", HeaderCutter("X-Session"), getReq("/", "x-session", "abc"), "abc", nil},
+		{"header missing", HeaderCutter("X-Session"), getReq("/"), "", ErrNoSession},
+		{"header oversized", HeaderCutter("X-Session"), getReq("/", "X-Session", long), "", ErrBadKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.cutter(tc.req())
 			checkCut(t, got, err, tc.want, tc.wantErr)
 		})
+	}
+}
+
+// getReq returns a builder of GET requests to target with the header
+// name/value pairs added in order.
+func getReq(target string, header ...string) func() *http.Request {
+	return func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Add(header[i], header[i+1])
+		}
+		return r
 	}
 }
 
@@ -198,17 +155,10 @@ func TestFirstOfRealCutters(t *testing.T) {
 
 func TestTokenCutter(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
-	tok, err := m.tokens.mint(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok2, err := m.tokens.mint(key) // same key, another token (fresh IV)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := newFixture(t, Config{}, nil)
+	m, key := fx.m, fx.key
+	tok := mustMint(t, m, key)
+	tok2 := mustMint(t, m, key) // same key, another token (fresh IV)
 	if tok == tok2 {
 		t.Fatal("two mints gave the same token")
 	}
@@ -276,13 +226,9 @@ func TestWithAuthKeepsContext(t *testing.T) {
 // The default cutter of a Manager reads the cookie, then the token.
 func TestDefaultCutter(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
-	tok, err := m.tokens.mint(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := newFixture(t, Config{}, nil)
+	m, key := fx.m, fx.key
+	tok := mustMint(t, m, key)
 	cases := []struct {
 		name    string
 		cookie  string

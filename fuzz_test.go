@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,8 +19,11 @@ import (
 
 // The fuzz targets use fixed keys so that the committed seed corpora
 // (testdata/fuzz/<FuzzName>/) can hold cookies and tokens made with them.
-// IOSESSIONS_WRITE_FUZZ_CORPUS=1 go test -run TestWriteFuzzCorpus .
-// rewrites those seeds.
+// `go generate` rewrites those seeds: the test binary, given
+// -write-fuzz-corpus, runs writeFuzzCorpus from TestMain instead of the
+// tests.
+//
+//go:generate go test -count=1 -run=^$ . -args -write-fuzz-corpus
 var (
 	fuzzHashKey   = []byte("fuzz hash key: 32 bytes long....")
 	fuzzBlockKey  = []byte("fuzz block key: 32 bytes long...")
@@ -47,23 +52,11 @@ func FuzzCookieCutter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		r := &http.Request{Header: http.Header{"Cookie": splitLines(header)}}
 		key, err := cut(r)
-		c, cerr := r.Cookie("session")
-		switch {
-		case err == nil:
-			if key == "" || len(key) > MaxKeyLen || cerr != nil || c.Value != key {
-				t.Fatalf("key %.40q; net/http says %v %v", key, c, cerr)
-			}
-		case errors.Is(err, ErrNoSession):
-			if key != "" || (cerr == nil && c.Value != "") {
-				t.Fatalf("ErrNoSession, but net/http finds %.40q", c.Value)
-			}
-		case errors.Is(err, ErrBadKey):
-			if key != "" || cerr != nil || len(c.Value) <= MaxKeyLen {
-				t.Fatalf("ErrBadKey for a cookie of %d bytes", len(c.Value))
-			}
-		default:
-			t.Fatalf("unexpected error %v", err)
+		var want string // the cookie as net/http reads it
+		if c, cerr := r.Cookie("session"); cerr == nil {
+			want = c.Value
 		}
+		checkCutAgainst(t, key, err, want, "the cookie")
 		// Through FirstOf the answer is the same.
 		k2, err2 := FirstOf(QueryCutter("none"), cut)(r)
 		if k2 != key || !sameSentinel(err, err2) {
@@ -89,23 +82,7 @@ func FuzzQueryCutter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		r := &http.Request{URL: &url.URL{Path: "/socket.io/", RawQuery: rawQuery}, Header: http.Header{}}
 		key, err := cut(r)
-		want := r.URL.Query().Get("sid")
-		switch {
-		case err == nil:
-			if key != want || key == "" || len(key) > MaxKeyLen {
-				t.Fatalf("key %.40q, want %.40q", key, want)
-			}
-		case errors.Is(err, ErrNoSession):
-			if key != "" || want != "" {
-				t.Fatalf("ErrNoSession, but the query has %.40q", want)
-			}
-		case errors.Is(err, ErrBadKey):
-			if key != "" || len(want) <= MaxKeyLen {
-				t.Fatalf("ErrBadKey for %d bytes", len(want))
-			}
-		default:
-			t.Fatalf("unexpected error %v", err)
-		}
+		checkCutAgainst(t, key, err, r.URL.Query().Get("sid"), "the query")
 	})
 }
 
@@ -117,33 +94,36 @@ func FuzzHeaderCutter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		r := &http.Request{Header: http.Header{"X-Session": splitLines(value)}}
 		key, err := cut(r)
-		want := r.Header.Get("X-Session")
-		switch {
-		case err == nil:
-			if key != want || key == "" || len(key) > MaxKeyLen {
-				t.Fatalf("key %.40q, want %.40q", key, want)
-			}
-		case errors.Is(err, ErrNoSession):
-			if key != "" || want != "" {
-				t.Fatalf("ErrNoSession, but the header has %.40q", want)
-			}
-		case errors.Is(err, ErrBadKey):
-			if key != "" || len(want) <= MaxKeyLen {
-				t.Fatalf("ErrBadKey for %d bytes", len(want))
-			}
-		default:
-			t.Fatalf("unexpected error %v", err)
-		}
+		checkCutAgainst(t, key, err, r.Header.Get("X-Session"), "the header")
 	})
+}
+
+// checkCutAgainst checks a key cutter's answer (key, err) against want,
+// the value that where holds as net/http reads it: that value when it is
+// set and at most MaxKeyLen long, else ErrNoSession or ErrBadKey.
+func checkCutAgainst(t *testing.T, key string, err error, want, where string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		if key != want || key == "" || len(key) > MaxKeyLen {
+			t.Fatalf("key %.40q; %s has %.40q", key, where, want)
+		}
+	case errors.Is(err, ErrNoSession):
+		if key != "" || want != "" {
+			t.Fatalf("ErrNoSession, but %s has %.40q", where, want)
+		}
+	case errors.Is(err, ErrBadKey):
+		if key != "" || len(want) <= MaxKeyLen {
+			t.Fatalf("ErrBadKey for %s of %d bytes", where, len(want))
+		}
+	default:
+		t.Fatalf("unexpected error %v", err)
+	}
 }
 
 // fuzzTokens is the token codec of the fuzz targets (TTL 2 minutes).
 func fuzzTokens(tb testing.TB) *tokens {
-	tk, err := newTokens([][]byte{fuzzHashKey, fuzzBlockKey}, 2*time.Minute)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tk
+	return mustTokens(tb, 2*time.Minute, fuzzHashKey, fuzzBlockKey)
 }
 
 // FuzzTokenCutter feeds the token cutter a query token and an auth token.
@@ -151,10 +131,7 @@ func fuzzTokens(tb testing.TB) *tokens {
 // exactly ErrBadToken.
 func FuzzTokenCutter(f *testing.F) {
 	tk := fuzzTokens(f)
-	fresh, err := tk.mint(fuzzSessionKey)
-	if err != nil {
-		f.Fatal(err)
-	}
+	fresh := mintOK(f, tk, fuzzSessionKey)
 	f.Add(fresh, "")
 	f.Add("", fresh)
 	f.Add(fresh, fresh)
@@ -312,18 +289,27 @@ var shimTemplate = func() string {
 
 // ---- seed corpus -----------------------------------------------------------------
 
+// fuzzCorpusDir holds the committed seed corpora, one folder a target.
+var fuzzCorpusDir = filepath.Join("testdata", "fuzz")
+
+// writeFuzzCorpusFlag makes TestMain write the seed corpora into
+// fuzzCorpusDir and exit without running the tests (see go:generate above).
+var writeFuzzCorpusFlag = flag.Bool("write-fuzz-corpus", false, "rewrite the seed corpora in testdata/fuzz and run no test")
+
 type seed struct {
 	name string
 	args []any
 }
 
-func writeCorpus(t *testing.T, fuzzName string, seeds []seed) {
-	dir := filepath.Join("testdata", "fuzz", fuzzName)
+// writeCorpus replaces dir/fuzzName with one file a seed, in the format of
+// go test's fuzz corpus.
+func writeCorpus(dir, fuzzName string, seeds []seed) error {
+	dir = filepath.Join(dir, fuzzName)
 	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, s := range seeds {
 		var b strings.Builder
@@ -335,28 +321,78 @@ func writeCorpus(t *testing.T, fuzzName string, seeds []seed) {
 			case int:
 				fmt.Fprintf(&b, "int(%d)\n", v)
 			default:
-				t.Fatalf("seed %s: type %T", s.name, a)
+				return fmt.Errorf("%s seed %s: type %T", fuzzName, s.name, a)
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, s.name), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The committed corpora hold the seeds writeFuzzCorpus makes, no more, no
+// fewer: a seed added to (or dropped from) the generator without running
+// go generate fails here. The values differ (cookies and tokens carry
+// random ids and IVs), so only the names are compared.
+func TestFuzzCorpusUpToDate(t *testing.T) {
+	t.Parallel()
+	fresh := t.TempDir()
+	if err := writeFuzzCorpus(fresh); err != nil {
+		t.Fatal(err)
+	}
+	names := func(dir string) map[string]bool {
+		out := map[string]bool{}
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(dir, path)
+				out[filepath.ToSlash(rel)] = true
+			}
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		return out
+	}
+	want, have := names(fresh), names(fuzzCorpusDir)
+	if len(want) == 0 {
+		t.Fatal("writeFuzzCorpus wrote nothing")
+	}
+	for n := range want {
+		if !have[n] {
+			t.Errorf("%s/%s is missing: run go generate", fuzzCorpusDir, n)
+		}
+	}
+	for n := range have {
+		if !want[n] {
+			t.Errorf("%s/%s is not made by writeFuzzCorpus: add it there or delete it", fuzzCorpusDir, n)
 		}
 	}
 }
 
-// TestWriteFuzzCorpus writes the seed corpora. It runs only when asked.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("IOSESSIONS_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set IOSESSIONS_WRITE_FUZZ_CORPUS=1 to rewrite testdata/fuzz")
+// writeFuzzCorpus writes the seed corpora of every fuzz target into dir.
+func writeFuzzCorpus(dir string) error {
+	mem := NewMemoryStore(fuzzHashKey, fuzzBlockKey)
+	defer mem.Close()
+	cookie, _, err := saveSession(mem, nil) // valid signature, not stored at fuzz time
+	if err != nil {
+		return err
 	}
-	mem := newMem(t, fuzzHashKey, fuzzBlockKey)
-	cookie, _ := login(t, mem, nil) // valid signature, not stored at fuzz time
-	otherCookie, _ := login(t, newMem(t, fuzzOtherHash, fuzzBlockKey), nil)
+	otherMem := NewMemoryStore(fuzzOtherHash, fuzzBlockKey)
+	defer otherMem.Close()
+	otherCookie, _, err := saveSession(otherMem, nil)
+	if err != nil {
+		return err
+	}
 	over8k := strings.Repeat("a", MaxKeyLen+1)
-	tk := fuzzTokens(t)
+	tk, err := newTokens([][]byte{fuzzHashKey, fuzzBlockKey}, 2*time.Minute)
+	if err != nil {
+		return err
+	}
 	minted, err := tk.mint(fuzzSessionKey) // expires two minutes after writing
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	now := time.Now().Unix()
 	// A token dated 2100 never expires, so that the seeds made from it
@@ -401,7 +437,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		seed{"over-8k-then-valid", []any{"session=" + over8k + "; session=" + cookie}},
 		seed{"quoted-with-space", []any{`session="a b"`}},
 	)
-	writeCorpus(t, "FuzzCookieCutter", cookies)
+	if err := writeCorpus(dir, "FuzzCookieCutter", cookies); err != nil {
+		return err
+	}
 
 	var queries []seed
 	for _, v := range values {
@@ -416,11 +454,15 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		seed{"raw-invalid-utf8", []any{"sid=\xff"}},
 		seed{"raw-over-8k", []any{"sid=" + over8k}},
 	)
-	writeCorpus(t, "FuzzQueryCutter", queries)
+	if err := writeCorpus(dir, "FuzzQueryCutter", queries); err != nil {
+		return err
+	}
 
 	headers := append([]seed(nil), values...)
 	headers = append(headers, seed{"duplicated", []any{"first\n" + cookie}}, seed{"duplicated-first-empty", []any{"\n" + cookie}})
-	writeCorpus(t, "FuzzHeaderCutter", headers)
+	if err := writeCorpus(dir, "FuzzHeaderCutter", headers); err != nil {
+		return err
+	}
 
 	toks := []seed{
 		{"empty", []any{"", ""}},
@@ -451,14 +493,14 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		{"pipes", []any{base64.URLEncoding.EncodeToString([]byte("1|2|3")), ""}},
 		{"empty-session-key", []any{forgeToken(fuzzHashKey, fuzzBlockKey, now, ""), ""}},
 	}
-	writeCorpus(t, "FuzzTokenCutter", toks)
-
-	var loads []seed
-	for _, v := range values {
-		loads = append(loads, v)
+	if err := writeCorpus(dir, "FuzzTokenCutter", toks); err != nil {
+		return err
 	}
-	loads = append(loads, seed{"token-as-cookie", []any{tok}})
-	writeCorpus(t, "FuzzMemoryStoreLoad", loads)
+
+	loads := append(append([]seed(nil), values...), seed{"token-as-cookie", []any{tok}})
+	if err := writeCorpus(dir, "FuzzMemoryStoreLoad", loads); err != nil {
+		return err
+	}
 
 	shims := []seed{
 		{"empty", []any{"", "", "", "", 0}},
@@ -483,5 +525,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		{"padded-base64", []any{"GET", "", "", "==", 2}},
 		{"negative-mode", []any{"GET", "", "", "", -1}},
 	}
-	writeCorpus(t, "FuzzShimHandler", shims)
+	return writeCorpus(dir, "FuzzShimHandler", shims)
 }

@@ -17,6 +17,17 @@ func disconnected(m *Manager) <-chan *Socket {
 	return ch
 }
 
+// closeAndWait closes s as its binding would, for reason, and waits for
+// its disconnect handler, which runs after its save.
+func closeAndWait(t testing.TB, m *Manager, s *Socket, reason string) {
+	t.Helper()
+	gone := disconnected(m)
+	s.Closed(reason)
+	if got := recv(t, gone, "disconnect handler"); got != s {
+		t.Fatal("another socket disconnected")
+	}
+}
+
 // The ways a PerConnection socket's changes reach the store.
 func TestPerConnSaves(t *testing.T) {
 	t.Parallel()
@@ -32,11 +43,7 @@ func TestPerConnSaves(t *testing.T) {
 			name:   "at Closed",
 			change: func(t *testing.T, s *Socket) { mustDo(t, s, set("k", "v")) },
 			save: func(t *testing.T, m *Manager, s *Socket, _ *MemoryStore, _ string) {
-				gone := disconnected(m)
-				s.Closed("transport close")
-				if got := recv(t, gone, "disconnect handler"); got != s {
-					t.Fatal("another socket disconnected")
-				}
+				closeAndWait(t, m, s, "transport close")
 			},
 		},
 		{
@@ -111,8 +118,8 @@ func TestPerConnConnectChangesSaved(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{})
+			fx := newFixture(t, Config{}, nil)
+			m := fx.m
 			saved := make(chan error, 1)
 			m.OnConnection(func(_ *Socket, sess *Session) {
 				sess.Values["visits"] = 1
@@ -120,18 +127,15 @@ func TestPerConnConnectChangesSaved(t *testing.T) {
 					saved <- sess.Save(context.Background())
 				}
 			})
-			key, _ := login(t, mem, nil)
-			s, _ := connect(t, m, handshake(key))
+			s, _ := connect(t, m, handshake(fx.key))
 			if explicit {
 				if err := recv(t, saved, "save"); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				gone := disconnected(m)
-				s.Closed("bye")
-				recv(t, gone, "disconnect")
+				closeAndWait(t, m, s, "bye")
 			}
-			if v := mustStored(t, mem, key); v["visits"] != 1 {
+			if v := mustStored(t, fx.mem, fx.key); v["visits"] != 1 {
 				t.Fatalf("stored %v", v)
 			}
 		})
@@ -201,16 +205,12 @@ func TestPerConnMergesWithHTTP(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{})
-			key, _ := login(t, mem, tc.before)
-			s, _ := connect(t, m, handshake(key))
-			httpEdit(t, mem, key, tc.http)
+			fx := newFixture(t, Config{}, tc.before)
+			s, _ := connect(t, fx.m, handshake(fx.key))
+			httpEdit(t, fx.mem, fx.key, tc.http)
 			mustDo(t, s, func(sess *Session) error { tc.socket(sess.Values); return nil })
-			gone := disconnected(m)
-			s.Closed("bye")
-			recv(t, gone, "disconnect")
-			if got := mustStored(t, mem, key); !equalValues(got, tc.want) {
+			closeAndWait(t, fx.m, s, "bye")
+			if got := mustStored(t, fx.mem, fx.key); !equalValues(got, tc.want) {
 				t.Fatalf("stored %v, want %v", got, tc.want)
 			}
 		})
@@ -238,23 +238,19 @@ func equalValues(a, b map[any]any) bool {
 // monotonic clock reading in memory only).
 func TestPerConnNoRollbackOfUnchangedTime(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	m.OnConnection(func(_ *Socket, sess *Session) {
+	fx := newFixture(t, Config{}, nil)
+	fx.m.OnConnection(func(_ *Socket, sess *Session) {
 		sess.Values["seen"] = time.Now()
 		if err := sess.Save(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	key, _ := login(t, mem, nil)
-	s, _ := connect(t, m, handshake(key))
+	s, _ := connect(t, fx.m, handshake(fx.key))
 	later := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	httpEdit(t, mem, key, func(v map[any]any) { v["seen"] = later })
+	httpEdit(t, fx.mem, fx.key, func(v map[any]any) { v["seen"] = later })
 	mustDo(t, s, set("other", 1))
-	gone := disconnected(m)
-	s.Closed("bye")
-	recv(t, gone, "disconnect")
-	v := mustStored(t, mem, key)
+	closeAndWait(t, fx.m, s, "bye")
+	v := mustStored(t, fx.mem, fx.key)
 	if got, _ := v["seen"].(time.Time); !got.Equal(later) {
 		t.Fatalf("the socket rolled back %q, which it did not change since its save: got %v, want %v", "seen", got, later)
 	}
@@ -268,24 +264,20 @@ func TestPerConnNoResurrection(t *testing.T) {
 	t.Parallel()
 	t.Run("Destroy", func(t *testing.T) {
 		t.Parallel()
-		mem := newMem(t)
-		m, _ := newManager(t, mem, Config{CloseGrace: 10 * time.Millisecond})
-		key, _ := login(t, mem, map[any]any{"n": 1})
-		s, c := connect(t, m, handshake(key))
+		fx := newFixture(t, Config{CloseGrace: 10 * time.Millisecond}, map[any]any{"n": 1})
+		s, c := connect(t, fx.m, handshake(fx.key))
 		mustDo(t, s, set("before", true)) // unsaved change
-		destroy(t, m, key)
+		destroy(t, fx.m, fx.key)
 		if err := do(s, set("after", true)); !errors.Is(err, ErrEnded) {
 			t.Fatalf("Do after Destroy = %v, want ErrEnded", err)
 		}
 		c.waitClosed(t)
-		gone := disconnected(m)
-		s.Closed("server namespace disconnect")
-		recv(t, gone, "disconnect")
-		if _, err := stored(t, mem, key); !errors.Is(err, ErrNotFound) {
+		closeAndWait(t, fx.m, s, "server namespace disconnect")
+		if _, err := stored(t, fx.mem, fx.key); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("session back after Destroy: %v", err)
 		}
-		if mem.Len() != 0 {
-			t.Fatalf("Len %d", mem.Len())
+		if fx.mem.Len() != 0 {
+			t.Fatalf("Len %d", fx.mem.Len())
 		}
 	})
 	// Without Notifier the socket does not know; its save finds the session
@@ -316,9 +308,7 @@ func TestPerConnNoResurrection(t *testing.T) {
 				}
 			case "Closed":
 				mustDo(t, s, set("n", 2))
-				gone := disconnected(m)
-				s.Closed("bye")
-				recv(t, gone, "disconnect")
+				closeAndWait(t, m, s, "bye")
 			case "flush":
 				mustDo(t, s, set("n", 2))
 			case "Shutdown":
@@ -380,26 +370,19 @@ func TestPerConnPlainStore(t *testing.T) {
 // Handlers of one socket and its saves never overlap.
 func TestPerConnSerializes(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{FlushInterval: time.Millisecond})
-	key, _ := login(t, mem, map[any]any{"n": 0})
-	s, _ := connect(t, m, handshake(key))
+	fx := newFixture(t, Config{FlushInterval: time.Millisecond}, map[any]any{"n": 0})
+	s, _ := connect(t, fx.m, handshake(fx.key))
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = do(s, func(sess *Session) error {
-				sess.Values["n"] = sess.Values["n"].(int) + 1
-				return nil
-			})
+			_ = do(s, incrN)
 		}()
 	}
 	wg.Wait()
-	gone := disconnected(m)
-	s.Closed("bye")
-	recv(t, gone, "disconnect")
-	if v := mustStored(t, mem, key); v["n"] != 50 {
+	closeAndWait(t, fx.m, s, "bye")
+	if v := mustStored(t, fx.mem, fx.key); v["n"] != 50 {
 		t.Fatalf("n = %v, want 50", v["n"])
 	}
 }
@@ -407,10 +390,8 @@ func TestPerConnSerializes(t *testing.T) {
 // Do waits for Open, or for its context.
 func TestDoWaitsForOpen(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, map[any]any{"n": 1})
-	s := m.Accept(newTestConn(handshake(key)))
+	fx := newFixture(t, Config{}, map[any]any{"n": 1})
+	s := fx.m.Accept(newTestConn(handshake(fx.key)))
 	t.Cleanup(func() { s.Closed("cleanup") })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()

@@ -121,10 +121,7 @@ func TestPerMessageConcurrentIncrements(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := do(s, func(sess *Session) error {
-					sess.Values["n"] = sess.Values["n"].(int) + 1
-					return nil
-				}); err != nil {
+				if err := do(s, incrN); err != nil {
 					t.Error(err)
 				}
 			}()

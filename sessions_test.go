@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/gob"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -21,6 +23,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if *writeFuzzCorpusFlag { // go generate: not a test run
+		if err := writeFuzzCorpus(fuzzCorpusDir); err != nil {
+			fmt.Fprintln(os.Stderr, "write fuzz corpus:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -376,25 +386,42 @@ func newManager(t testing.TB, store sessions.Store, cfg Config) (*Manager, *errS
 // and returns its cookie value (the session key) and id.
 func login(t testing.TB, store sessions.Store, values map[any]any) (key, id string) {
 	t.Helper()
+	key, id, err := saveSession(store, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, id
+}
+
+// saveSession is login for callers without a testing.TB.
+func saveSession(store sessions.Store, values map[any]any) (key, id string, err error) {
 	r := httptest.NewRequest(http.MethodGet, "/login", nil)
 	w := httptest.NewRecorder()
 	sess, err := store.Get(r, "session")
 	if err != nil {
-		t.Fatalf("store.Get: %v", err)
+		return "", "", fmt.Errorf("store.Get: %w", err)
 	}
 	for k, v := range values {
 		sess.Values[k] = v
 	}
 	if err := sess.Save(r, w); err != nil {
-		t.Fatalf("session Save: %v", err)
+		return "", "", fmt.Errorf("session Save: %w", err)
 	}
-	for _, c := range w.Result().Cookies() {
-		if c.Name == "session" {
-			return c.Value, sess.ID
+	if c := cookieNamed(w.Result().Cookies(), "session"); c != nil {
+		return c.Value, sess.ID, nil
+	}
+	return "", "", fmt.Errorf("no session cookie set: %v", w.Header())
+}
+
+// cookieNamed returns the last cookie called name, or nil.
+func cookieNamed(cookies []*http.Cookie, name string) *http.Cookie {
+	var found *http.Cookie
+	for _, c := range cookies {
+		if c.Name == name {
+			found = c
 		}
 	}
-	t.Fatalf("no session cookie set: %v", w.Header())
-	return "", ""
+	return found
 }
 
 // withCookie returns a request to target carrying the session cookie key.
@@ -497,7 +524,53 @@ func set(k, v any) func(*Session) error {
 	return func(sess *Session) error { sess.Values[k] = v; return nil }
 }
 
+// incrN is a Do function that adds one to the int at "n".
+func incrN(sess *Session) error {
+	sess.Values["n"] = sess.Values["n"].(int) + 1
+	return nil
+}
+
+// wantValue is a Do function that fails unless the session holds v at k.
+func wantValue(k, v any) func(*Session) error {
+	return func(sess *Session) error {
+		if sess.Values[k] != v {
+			return fmt.Errorf("values %v, want %v at %v", sess.Values, v, k)
+		}
+		return nil
+	}
+}
+
 var modes = []Mode{PerConnection, PerMessage}
+
+// forEachMode runs fn in a parallel subtest, named after the mode, for
+// each Mode.
+func forEachMode(t *testing.T, fn func(t *testing.T, mode Mode)) {
+	t.Helper()
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			fn(t, mode)
+		})
+	}
+}
+
+// fixture is a Manager on a MemoryStore that holds one logged-in session.
+type fixture struct {
+	mem     *MemoryStore
+	m       *Manager
+	sink    *errSink // what reached the Manager's ErrorHandler
+	key, id string   // the session's cookie value and id
+}
+
+// newFixture returns a Manager made with cfg (see newManager) on a new
+// MemoryStore, and a session of values logged in to that store.
+func newFixture(t testing.TB, cfg Config, values map[any]any) fixture {
+	t.Helper()
+	mem := newMem(t)
+	m, sink := newManager(t, mem, cfg)
+	key, id := login(t, mem, values)
+	return fixture{mem: mem, m: m, sink: sink, key: key, id: id}
+}
 
 func sinvalidReason(t testing.TB, e event) string {
 	t.Helper()
@@ -586,7 +659,12 @@ func TestNewBadConfigNilStoreDoesNotLeak(t *testing.T) {
 
 func TestNewDefaults(t *testing.T) {
 	t.Parallel()
-	m, _ := newManager(t, newMem(t), Config{})
+	// Not newManager: it sets a Logger, whose default is checked here.
+	m, err := New(newMem(t), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	c := m.Config()
 	checks := []struct {
 		name      string
@@ -601,7 +679,7 @@ func TestNewDefaults(t *testing.T) {
 		{"ShimPath", c.ShimPath, "/socket.io/socket.io-sessions.js"},
 		{"CloseInvalid", c.CloseInvalid, false},
 		{"UnsafeAllowAnyOrigin", c.UnsafeAllowAnyOrigin, false},
-		{"Logger set", c.Logger != nil, true},
+		{"Logger", c.Logger, slog.Default()},
 	}
 	for _, ck := range checks {
 		t.Run(ck.name, func(t *testing.T) {
@@ -817,55 +895,43 @@ func TestCheckOrigin(t *testing.T) {
 
 func TestSocketValidSession(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, sink := newManager(t, mem, Config{Mode: mode})
-			key, id := login(t, mem, map[any]any{"user": "ann"})
-			got := make(chan map[any]any, 1)
-			m.OnConnection(func(s *Socket, sess *Session) {
-				if sess.ID != id {
-					t.Errorf("session id %q, want %q", sess.ID, id)
-				}
-				got <- maps(sess.Values)
-			})
-			m.OnInvalid(func(s *Socket, err error) { t.Errorf("sinvalid: %v", err) })
-			s, c := connect(t, m, handshake(key))
-			if v := recv(t, got, "sconnection"); v["user"] != "ann" {
-				t.Fatalf("sconnection values = %v", v)
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode}, map[any]any{"user": "ann"})
+		got := make(chan map[any]any, 1)
+		fx.m.OnConnection(func(s *Socket, sess *Session) {
+			if sess.ID != fx.id {
+				t.Errorf("session id %q, want %q", sess.ID, fx.id)
 			}
-			if err := s.Err(); err != nil {
-				t.Fatalf("Err() = %v", err)
-			}
-			if m.Socket(s.ID()) != s {
-				t.Fatal("Manager.Socket does not find the socket")
-			}
-			if s.Conn() != Conn(c) {
-				t.Fatal("Conn() is not the binding's Conn")
-			}
-			if err := do(s, func(sess *Session) error {
-				if sess.Values["user"] != "ann" {
-					return fmt.Errorf("values %v", sess.Values)
-				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Emit("hello", 1); err != nil || len(c.Named("hello")) != 1 {
-				t.Fatalf("Emit: %v %v", err, c.Events())
-			}
-			if len(c.Named("sinvalid")) != 0 || len(sink.all()) != 0 {
-				t.Fatalf("unexpected events %v, errors %v", c.Events(), sink.all())
-			}
-			if s.Context().Err() != nil {
-				t.Fatal("socket context done while connected")
-			}
-			s.Closed("client namespace disconnect")
-			eventually(t, "the socket context to end", func() bool { return s.Context().Err() != nil })
-			eventually(t, "the socket to leave the registry", func() bool { return m.Socket(s.ID()) == nil })
+			got <- maps(sess.Values)
 		})
-	}
+		fx.m.OnInvalid(func(s *Socket, err error) { t.Errorf("sinvalid: %v", err) })
+		s, c := connect(t, fx.m, handshake(fx.key))
+		if v := recv(t, got, "sconnection"); v["user"] != "ann" {
+			t.Fatalf("sconnection values = %v", v)
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("Err() = %v", err)
+		}
+		if fx.m.Socket(s.ID()) != s {
+			t.Fatal("Manager.Socket does not find the socket")
+		}
+		if s.Conn() != Conn(c) {
+			t.Fatal("Conn() is not the binding's Conn")
+		}
+		mustDo(t, s, wantValue("user", "ann"))
+		if err := s.Emit("hello", 1); err != nil || len(c.Named("hello")) != 1 {
+			t.Fatalf("Emit: %v %v", err, c.Events())
+		}
+		if len(c.Named("sinvalid")) != 0 || len(fx.sink.all()) != 0 {
+			t.Fatalf("unexpected events %v, errors %v", c.Events(), fx.sink.all())
+		}
+		if s.Context().Err() != nil {
+			t.Fatal("socket context done while connected")
+		}
+		s.Closed("client namespace disconnect")
+		eventually(t, "the socket context to end", func() bool { return s.Context().Err() != nil })
+		eventually(t, "the socket to leave the registry", func() bool { return fx.m.Socket(s.ID()) == nil })
+	})
 }
 
 func maps(v map[any]any) map[any]any {
@@ -1061,19 +1127,17 @@ func TestSocketOriginPasses(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(tc.name+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
-				mem := newMem(t)
 				cfg := tc.cfg
 				cfg.Mode = mode
-				m, _ := newManager(t, mem, cfg)
-				key, _ := login(t, mem, nil)
+				fx := newFixture(t, cfg, nil)
 				connected := make(chan struct{}, 1)
-				m.OnConnection(func(*Socket, *Session) { connected <- struct{}{} })
-				r := handshake(key)
+				fx.m.OnConnection(func(*Socket, *Session) { connected <- struct{}{} })
+				r := handshake(fx.key)
 				r.Host = tc.host
 				if tc.origin != "" {
 					r.Header.Set("Origin", tc.origin)
 				}
-				s, c := connect(t, m, r)
+				s, c := connect(t, fx.m, r)
 				recv(t, connected, "sconnection")
 				if s.Err() != nil || len(c.Named("sinvalid")) != 0 {
 					t.Fatalf("refused: %v %v", s.Err(), c.Events())
@@ -1112,13 +1176,11 @@ func TestCloseInvalid(t *testing.T) {
 
 func TestShutdownRefusesNewSockets(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
-	if err := m.Shutdown(context.Background()); err != nil {
+	fx := newFixture(t, Config{}, nil)
+	if err := fx.m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, c := connect(t, m, handshake(key))
+	s, c := connect(t, fx.m, handshake(fx.key))
 	if !errors.Is(s.Err(), ErrShutdown) {
 		t.Fatalf("Err() = %v, want ErrShutdown", s.Err())
 	}
@@ -1131,118 +1193,109 @@ func TestShutdownRefusesNewSockets(t *testing.T) {
 // loaded by then.
 func TestSocketErrInConnectionHandler(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{Mode: mode})
-			key, _ := login(t, mem, nil)
-			res := make(chan error, 1)
-			m.OnConnection(func(s *Socket, _ *Session) {
-				errc := make(chan error, 1)
-				go func() { errc <- s.Err() }()
-				select {
-				case err := <-errc:
-					res <- err
-				case <-time.After(2 * time.Second):
-					res <- errors.New("Err() blocked in the sconnection handler")
-				}
-			})
-			connect(t, m, handshake(key))
-			if err := recv(t, res, "sconnection"); err != nil {
-				t.Fatal(err)
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode}, nil)
+		res := make(chan error, 1)
+		fx.m.OnConnection(func(s *Socket, _ *Session) {
+			errc := make(chan error, 1)
+			go func() { errc <- s.Err() }()
+			select {
+			case err := <-errc:
+				res <- err
+			case <-time.After(2 * time.Second):
+				res <- errors.New("Err() blocked in the sconnection handler")
 			}
 		})
-	}
+		connect(t, fx.m, handshake(fx.key))
+		if err := recv(t, res, "sconnection"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // ---- logout, renew, store deletion -------------------------------------------
 
 func TestDestroyEndsSocketsOfThatSession(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			grace := 30 * time.Millisecond
-			m, sink := newManager(t, mem, Config{Mode: mode, CloseGrace: grace})
-			var mu sync.Mutex
-			ended := map[*Socket]error{}
-			m.OnInvalid(func(s *Socket, err error) { mu.Lock(); ended[s] = err; mu.Unlock() })
-			keyA, _ := login(t, mem, map[any]any{"u": "ann"})
-			keyB, _ := login(t, mem, map[any]any{"u": "bob"})
-			a1, c1 := connect(t, m, handshake(keyA))
-			a2, c2 := connect(t, m, handshake(keyA))
-			b, cb := connect(t, m, handshake(keyB))
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		grace := 30 * time.Millisecond
+		fx := newFixture(t, Config{Mode: mode, CloseGrace: grace}, map[any]any{"u": "ann"})
+		var mu sync.Mutex
+		ended := map[*Socket]error{}
+		fx.m.OnInvalid(func(s *Socket, err error) { mu.Lock(); ended[s] = err; mu.Unlock() })
+		keyA := fx.key
+		keyB, _ := login(t, fx.mem, map[any]any{"u": "bob"})
+		a1, c1 := connect(t, fx.m, handshake(keyA))
+		a2, c2 := connect(t, fx.m, handshake(keyA))
+		b, cb := connect(t, fx.m, handshake(keyB))
 
-			res := destroy(t, m, keyA)
-			var expired bool
-			for _, ck := range res.Cookies() {
-				if ck.Name == "session" && ck.MaxAge < 0 && ck.Value == "" {
-					expired = true
-				}
+		res := destroy(t, fx.m, keyA)
+		checkExpired(t, res)
+		if _, err := stored(t, fx.mem, keyA); !errors.Is(err, ErrNotFound) {
+			t.Errorf("destroyed session still loads: %v", err)
+		}
+		for _, sc := range []struct {
+			s *Socket
+			c *testConn
+		}{{a1, c1}, {a2, c2}} {
+			if r := sinvalidReason(t, sc.c.waitEvent(t, "sinvalid")); r != "session ended" {
+				t.Errorf("reason %q", r)
 			}
-			if !expired {
-				t.Errorf("Destroy did not expire the cookie: %v", res.Header["Set-Cookie"])
+			sc.c.waitClosed(t)
+			ev := sc.c.Events()
+			if ev[len(ev)-1].Name != closeEvent || ev[len(ev)-2].Name != "sinvalid" {
+				t.Errorf("events %v: want sinvalid then close", ev)
 			}
-			if _, err := stored(t, mem, keyA); !errors.Is(err, ErrNotFound) {
-				t.Errorf("destroyed session still loads: %v", err)
+			if !errors.Is(sc.s.Err(), ErrEnded) {
+				t.Errorf("Err() = %v, want ErrEnded", sc.s.Err())
 			}
-			for _, sc := range []struct {
-				s *Socket
-				c *testConn
-			}{{a1, c1}, {a2, c2}} {
-				if r := sinvalidReason(t, sc.c.waitEvent(t, "sinvalid")); r != "session ended" {
-					t.Errorf("reason %q", r)
-				}
-				sc.c.waitClosed(t)
-				ev := sc.c.Events()
-				if ev[len(ev)-1].Name != closeEvent || ev[len(ev)-2].Name != "sinvalid" {
-					t.Errorf("events %v: want sinvalid then close", ev)
-				}
-				if !errors.Is(sc.s.Err(), ErrEnded) {
-					t.Errorf("Err() = %v, want ErrEnded", sc.s.Err())
-				}
-				if err := do(sc.s, set("x", 1)); !errors.Is(err, ErrNoSession) || !errors.Is(err, ErrEnded) {
-					t.Errorf("Do after end = %v", err)
-				}
+			if err := do(sc.s, set("x", 1)); !errors.Is(err, ErrNoSession) || !errors.Is(err, ErrEnded) {
+				t.Errorf("Do after end = %v", err)
 			}
-			eventually(t, "sinvalid handlers", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return errors.Is(ended[a1], ErrEnded) && errors.Is(ended[a2], ErrEnded)
-			})
-			time.Sleep(5 * grace)
-			if len(cb.Events()) != 0 {
-				t.Errorf("other session's socket got %v", cb.Events())
-			}
-			if err := do(b, set("still", "here")); err != nil {
-				t.Errorf("other session's socket: Do = %v", err)
-			}
-			if errs := sink.all(); len(errs) != 0 {
-				t.Errorf("reported: %v", errs)
-			}
+		}
+		eventually(t, "sinvalid handlers", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return errors.Is(ended[a1], ErrEnded) && errors.Is(ended[a2], ErrEnded)
 		})
+		time.Sleep(5 * grace)
+		if len(cb.Events()) != 0 {
+			t.Errorf("other session's socket got %v", cb.Events())
+		}
+		if err := do(b, set("still", "here")); err != nil {
+			t.Errorf("other session's socket: Do = %v", err)
+		}
+		if errs := fx.sink.all(); len(errs) != 0 {
+			t.Errorf("reported: %v", errs)
+		}
+	})
+}
+
+// checkExpired fails t unless res expires the session cookie.
+func checkExpired(t testing.TB, res *http.Response) {
+	t.Helper()
+	if c := cookieNamed(res.Cookies(), "session"); c == nil || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("the session cookie is not expired: %v", res.Header["Set-Cookie"])
 	}
 }
 
+// Destroying no session is not an error, and still expires the cookie.
 func TestDestroyWithoutSession(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
+	fx := newFixture(t, Config{}, nil)
+	other, _ := login(t, fx.mem, map[any]any{"n": 1})
 	cases := []struct{ name, key string }{
 		{"no cookie", ""},
-		{"tampered", tamper(key, 10)},
+		{"tampered", tamper(fx.key, 10)},
 		{"oversized", strings.Repeat("x", MaxKeyLen+1)},
-		{"already gone", key},
+		{"already gone", fx.key},
 	}
-	httpDelete(t, mem, key)
+	httpDelete(t, fx.mem, fx.key)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			if err := m.Destroy(context.Background(), w, withCookie(http.MethodPost, "/logout", tc.key)); err != nil {
-				t.Fatalf("Destroy = %v", err)
+			checkExpired(t, destroy(t, fx.m, tc.key))
+			if v, err := stored(t, fx.mem, other); err != nil || v["n"] != 1 {
+				t.Fatalf("another session changed: %v %v", v, err)
 			}
 		})
 	}
@@ -1259,111 +1312,112 @@ func TestDestroyStoreError(t *testing.T) {
 
 func TestRenew(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{Mode: mode, CloseGrace: 10 * time.Millisecond})
-			oldKey, oldID := login(t, mem, map[any]any{"cart": 3})
-			_, c := connect(t, m, handshake(oldKey))
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode, CloseGrace: 10 * time.Millisecond}, map[any]any{"cart": 3})
+		oldKey, oldID := fx.key, fx.id
+		_, c := connect(t, fx.m, handshake(oldKey))
 
-			// The login handler.
-			var newID string
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				sess, err := m.Renew(r.Context(), w, r)
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-					return
-				}
-				if !sess.IsNew || len(sess.Values) != 0 {
-					t.Errorf("Renew gave IsNew=%v values=%v", sess.IsNew, sess.Values)
-				}
-				sess.Values["user"] = "ann"
-				if err := sess.Save(r, w); err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-					return
-				}
-				newID = sess.ID
-			})
+		// The login handler.
+		var newID string
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sess, err := fx.m.Renew(r.Context(), w, r)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if !sess.IsNew || len(sess.Values) != 0 {
+				t.Errorf("Renew gave IsNew=%v values=%v", sess.IsNew, sess.Values)
+			}
+			sess.Values["user"] = "ann"
+			if err := sess.Save(r, w); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			newID = sess.ID
+		})
+		// logIn runs h with the session cookie key (none when empty) and
+		// returns the new session's key.
+		logIn := func(key string) string {
+			t.Helper()
+			newID = ""
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, withCookie(http.MethodPost, "/login", oldKey))
+			h.ServeHTTP(w, withCookie(http.MethodPost, "/login", key))
 			if w.Code != http.StatusOK {
 				t.Fatalf("login: %d %s", w.Code, w.Body)
 			}
-			if newID == "" || newID == oldID {
-				t.Fatalf("new id %q, old %q", newID, oldID)
+			ck := cookieNamed(w.Result().Cookies(), "session")
+			if ck == nil {
+				t.Fatalf("login set no session cookie: %v", w.Header())
 			}
-			var newKey string
-			for _, ck := range w.Result().Cookies() {
-				if ck.Name == "session" {
-					newKey = ck.Value
-				}
-			}
-			if v := mustStored(t, mem, newKey); v["user"] != "ann" || v["cart"] != nil {
+			if v := mustStored(t, fx.mem, ck.Value); v["user"] != "ann" || v["cart"] != nil {
 				t.Errorf("new session values %v", v)
 			}
-			if _, err := stored(t, mem, oldKey); !errors.Is(err, ErrNotFound) {
-				t.Errorf("old session: %v, want ErrNotFound", err)
-			}
-			if r := sinvalidReason(t, c.waitEvent(t, "sinvalid")); r != "session ended" {
-				t.Errorf("reason %q", r)
-			}
-			c.waitClosed(t)
+			return ck.Value
+		}
+		newKey := logIn(oldKey)
+		if newID == "" || newID == oldID {
+			t.Fatalf("new id %q, old %q", newID, oldID)
+		}
+		if _, err := stored(t, fx.mem, oldKey); !errors.Is(err, ErrNotFound) {
+			t.Errorf("old session: %v, want ErrNotFound", err)
+		}
+		if r := sinvalidReason(t, c.waitEvent(t, "sinvalid")); r != "session ended" {
+			t.Errorf("reason %q", r)
+		}
+		c.waitClosed(t)
 
-			// Renew without a session: a fresh one.
-			w = httptest.NewRecorder()
-			h.ServeHTTP(w, withCookie(http.MethodPost, "/login", ""))
-			if w.Code != http.StatusOK || newID == "" {
-				t.Fatalf("login without session: %d %s", w.Code, w.Body)
-			}
-		})
-	}
+		// Renew without a session: a fresh one, which leaves the others be.
+		prevID := newID
+		freshKey := logIn("")
+		if newID == "" || newID == prevID || newID == oldID || freshKey == newKey {
+			t.Fatalf("login without session: id %q, earlier ids %q %q", newID, prevID, oldID)
+		}
+		if v := mustStored(t, fx.mem, newKey); v["user"] != "ann" {
+			t.Errorf("Renew without a session changed another: %v", v)
+		}
+	})
 }
 
 // A session deleted by a plain store.Save with MaxAge -1 (not Destroy)
 // still ends its sockets, through the store's Notifier.
 func TestStoreDeletionEndsSockets(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{Mode: mode, CloseGrace: 10 * time.Millisecond})
-			invalid := make(chan error, 1)
-			m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
-			key, _ := login(t, mem, nil)
-			other, _ := login(t, mem, nil)
-			_, c := connect(t, m, handshake(key))
-			_, co := connect(t, m, handshake(other))
-			httpDelete(t, mem, key)
-			if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrEnded) {
-				t.Fatalf("sinvalid %v", err)
-			}
-			if r := sinvalidReason(t, c.waitEvent(t, "sinvalid")); r != "session ended" {
-				t.Fatalf("reason %q", r)
-			}
-			c.waitClosed(t)
-			if len(co.Events()) != 0 {
-				t.Fatalf("other socket got %v", co.Events())
-			}
-		})
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode, CloseGrace: 10 * time.Millisecond}, nil)
+		invalid := make(chan error, 1)
+		fx.m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
+		other, _ := login(t, fx.mem, nil)
+		_, c := connect(t, fx.m, handshake(fx.key))
+		_, co := connect(t, fx.m, handshake(other))
+		httpDelete(t, fx.mem, fx.key)
+		if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrEnded) {
+			t.Fatalf("sinvalid %v", err)
+		}
+		waitEnded(t, c)
+		if len(co.Events()) != 0 {
+			t.Fatalf("other socket got %v", co.Events())
+		}
+	})
+}
+
+// waitEnded waits for c to be told "session ended", then closed.
+func waitEnded(t testing.TB, c *testConn) {
+	t.Helper()
+	if r := sinvalidReason(t, c.waitEvent(t, "sinvalid")); r != "session ended" {
+		t.Fatalf("reason %q", r)
 	}
+	c.waitClosed(t)
 }
 
 // Expiry found by the janitor ends sockets too.
 func TestStoreExpiryEndsSockets(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{CloseGrace: 10 * time.Millisecond})
-	key, _ := login(t, mem, nil)
-	_, c := connect(t, m, handshake(key))
+	fx := newFixture(t, Config{CloseGrace: 10 * time.Millisecond}, nil)
+	_, c := connect(t, fx.m, handshake(fx.key))
 	later := time.Now().Add(31 * 24 * time.Hour)
-	mem.now = func() time.Time { return later }
-	mem.reclaim()
-	if r := sinvalidReason(t, c.waitEvent(t, "sinvalid")); r != "session ended" {
-		t.Fatalf("reason %q", r)
-	}
-	c.waitClosed(t)
+	fx.mem.now = func() time.Time { return later }
+	fx.mem.reclaim()
+	waitEnded(t, c)
 }
 
 // ---- panics ------------------------------------------------------------------------
@@ -1411,7 +1465,7 @@ func TestPanicsAreReported(t *testing.T) {
 				s, c := connect(t, m, handshake(key))
 				if tc.h.disconnect {
 					s.Closed("bye")
-					<-closed
+					recv(t, closed, "the disconnect handler")
 				}
 				pe := sink.waitPanic(t, tc.where)
 				if pe.Value == nil || len(pe.Stack) == 0 {
@@ -1425,12 +1479,7 @@ func TestPanicsAreReported(t *testing.T) {
 				}
 				if tc.h.connect {
 					// The socket keeps its session.
-					if err := do(s, func(sess *Session) error {
-						if sess.Values["n"] != 1 {
-							return fmt.Errorf("values %v", sess.Values)
-						}
-						return nil
-					}); err != nil {
+					if err := do(s, wantValue("n", 1)); err != nil {
 						t.Errorf("Do after sconnection panic: %v", err)
 					}
 				}
@@ -1441,41 +1490,36 @@ func TestPanicsAreReported(t *testing.T) {
 
 func TestDoPanic(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, sink := newManager(t, mem, Config{Mode: mode})
-			key, _ := login(t, mem, map[any]any{"n": 1})
-			s, _ := connect(t, m, handshake(key))
-			err := do(s, func(sess *Session) error {
-				sess.Values["n"] = 2
-				panic("handler bug")
-			})
-			var pe *PanicError
-			if !errors.As(err, &pe) || pe.Value != "handler bug" {
-				t.Fatalf("Do = %v, want *PanicError", err)
-			}
-			if got := sink.panics(); len(got) != 1 || got[0] != pe {
-				t.Fatalf("reported %v", sink.all())
-			}
-			if ack := ErrorAck(err); ack["error"] != "internal error" {
-				t.Errorf("ErrorAck = %v", ack)
-			}
-			// The socket goes on.
-			if err := do(s, func(*Session) error { return nil }); err != nil {
-				t.Fatalf("Do after panic: %v", err)
-			}
-			if mode == PerMessage {
-				if v := mustStored(t, mem, key); v["n"] != 1 {
-					t.Fatalf("a panicking event was saved: %v", v)
-				}
-				if m.locks.len() != 0 {
-					t.Fatal("the session lock outlived the panic")
-				}
-			}
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode}, map[any]any{"n": 1})
+		s, _ := connect(t, fx.m, handshake(fx.key))
+		err := do(s, func(sess *Session) error {
+			sess.Values["n"] = 2
+			panic("handler bug")
 		})
-	}
+		var pe *PanicError
+		if !errors.As(err, &pe) || pe.Value != "handler bug" {
+			t.Fatalf("Do = %v, want *PanicError", err)
+		}
+		if got := fx.sink.panics(); len(got) != 1 || got[0] != pe {
+			t.Fatalf("reported %v", fx.sink.all())
+		}
+		if ack := ErrorAck(err); ack["error"] != "internal error" {
+			t.Errorf("ErrorAck = %v", ack)
+		}
+		// The socket goes on.
+		if err := do(s, func(*Session) error { return nil }); err != nil {
+			t.Fatalf("Do after panic: %v", err)
+		}
+		if mode == PerMessage {
+			if v := mustStored(t, fx.mem, fx.key); v["n"] != 1 {
+				t.Fatalf("a panicking event was saved: %v", v)
+			}
+			if fx.m.locks.len() != 0 {
+				t.Fatal("the session lock outlived the panic")
+			}
+		}
+	})
 }
 
 // ---- Shutdown ----------------------------------------------------------------------
@@ -1611,48 +1655,40 @@ func TestShutdownHonoursContextWhileSaving(t *testing.T) {
 // a save says ErrClientSideStore, a tampered cookie is ErrBadKey.
 func TestCookieStore(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			cs := sessions.NewCookieStore(testHashKey, testBlockKey)
-			m, _ := newManager(t, cs, Config{Mode: mode, CloseGrace: 10 * time.Millisecond})
-			key, _ := login(t, cs, map[any]any{"user": "ann"})
-			s, c := connect(t, m, handshake(key))
-			if err := s.Err(); err != nil {
-				t.Fatalf("Err() = %v", err)
-			}
-			mustDo(t, s, func(sess *Session) error {
-				if sess.Values["user"] != "ann" {
-					return fmt.Errorf("values %v", sess.Values)
-				}
-				return nil
-			})
-			err := do(s, func(sess *Session) error {
-				sess.Values["n"] = 1
-				return sess.Save(context.Background())
-			})
-			if !errors.Is(err, ErrClientSideStore) {
-				t.Fatalf("save = %v, want ErrClientSideStore", err)
-			}
-			if len(c.Named("sinvalid")) != 0 {
-				t.Fatal("a failed save ended the socket")
-			}
-
-			invalid := make(chan error, 1)
-			m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
-			connect(t, m, handshake(tamper(key, len(key)/2)))
-			if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrBadKey) {
-				t.Fatalf("tampered CookieStore cookie: %v, want ErrBadKey", err)
-			}
-
-			// Destroy ends the sockets of that cookie.
-			destroy(t, m, key)
-			if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrEnded) {
-				t.Fatalf("after Destroy: %v", err)
-			}
-			c.waitClosed(t)
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		cs := sessions.NewCookieStore(testHashKey, testBlockKey)
+		m, _ := newManager(t, cs, Config{Mode: mode, CloseGrace: 10 * time.Millisecond})
+		key, _ := login(t, cs, map[any]any{"user": "ann"})
+		s, c := connect(t, m, handshake(key))
+		if err := s.Err(); err != nil {
+			t.Fatalf("Err() = %v", err)
+		}
+		mustDo(t, s, wantValue("user", "ann"))
+		err := do(s, func(sess *Session) error {
+			sess.Values["n"] = 1
+			return sess.Save(context.Background())
 		})
-	}
+		if !errors.Is(err, ErrClientSideStore) {
+			t.Fatalf("save = %v, want ErrClientSideStore", err)
+		}
+		if len(c.Named("sinvalid")) != 0 {
+			t.Fatal("a failed save ended the socket")
+		}
+
+		invalid := make(chan error, 1)
+		m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
+		connect(t, m, handshake(tamper(key, len(key)/2)))
+		if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrBadKey) {
+			t.Fatalf("tampered CookieStore cookie: %v, want ErrBadKey", err)
+		}
+
+		// Destroy ends the sockets of that cookie.
+		destroy(t, m, key)
+		if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrEnded) {
+			t.Fatalf("after Destroy: %v", err)
+		}
+		c.waitClosed(t)
+	})
 }
 
 // Destroy must expire the cookie the store set: same Path and Domain, or
@@ -1665,23 +1701,17 @@ func TestDestroyExpiresCookieWithStoreOptions(t *testing.T) {
 	m, _ := newManager(t, mem, Config{})
 	key, _ := login(t, mem, nil)
 	res := destroy(t, m, key)
-	for _, c := range res.Cookies() {
-		if c.Name == "session" && c.MaxAge < 0 {
-			if c.Path != "/app" || c.Domain != "example.com" {
-				t.Fatalf("expiring cookie has Path %q Domain %q; the session cookie has Path /app Domain example.com", c.Path, c.Domain)
-			}
-			return
-		}
+	checkExpired(t, res)
+	if c := cookieNamed(res.Cookies(), "session"); c == nil || c.Path != "/app" || c.Domain != "example.com" {
+		t.Fatalf("expiring cookie %+v; the session cookie has Path /app Domain example.com", c)
 	}
-	t.Fatalf("no expiring cookie: %v", res.Header["Set-Cookie"])
 }
 
 func TestManagerSockets(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
-	a, _ := connect(t, m, handshake(key))
+	fx := newFixture(t, Config{}, nil)
+	m := fx.m
+	a, _ := connect(t, m, handshake(fx.key))
 	b, _ := connect(t, m, handshake(""))
 	got := m.Sockets()
 	if len(got) != 2 || !((got[0] == a && got[1] == b) || (got[0] == b && got[1] == a)) {
@@ -1691,9 +1721,7 @@ func TestManagerSockets(t *testing.T) {
 	if m.Sockets()[0] == nil {
 		t.Fatal("Sockets returned the registry's own slice")
 	}
-	gone := disconnected(m)
-	a.Closed("bye")
-	recv(t, gone, "disconnect")
+	closeAndWait(t, m, a, "bye")
 	if got := m.Sockets(); len(got) != 1 || got[0] != b {
 		t.Fatalf("after Closed: %v", got)
 	}
@@ -1710,14 +1738,13 @@ func TestEndDoesNotOverlapHandlers(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(handler+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
-				mem := newMem(t)
-				m, _ := newManager(t, mem, Config{Mode: mode, CloseGrace: 10 * time.Millisecond})
-				key, _ := login(t, mem, nil)
+				fx := newFixture(t, Config{Mode: mode, CloseGrace: 10 * time.Millisecond}, nil)
+				m := fx.m
 				invalid := make(chan struct{}, 1)
 				m.OnInvalid(func(*Socket, error) { invalid <- struct{}{} })
 				// body logs out in another tab, then goes on working a while.
 				body := func() bool {
-					httpDelete(t, mem, key)
+					httpDelete(t, fx.mem, fx.key)
 					select {
 					case <-invalid:
 						return true
@@ -1729,7 +1756,7 @@ func TestEndDoesNotOverlapHandlers(t *testing.T) {
 				if handler == "sconnection" {
 					m.OnConnection(func(*Socket, *Session) { overlap <- body() })
 				}
-				s, _ := connect(t, m, handshake(key))
+				s, _ := connect(t, m, handshake(fx.key))
 				if handler == "smessage" {
 					_ = do(s, func(*Session) error { overlap <- body(); return nil })
 				}

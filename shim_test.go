@@ -37,11 +37,10 @@ func inlinedState(t testing.TB, body string) shimState {
 
 func TestShimHandler(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, id := login(t, mem, map[any]any{"user": "ann"})
-	gone, _ := login(t, mem, nil)
-	httpDelete(t, mem, gone)
+	fx := newFixture(t, Config{}, map[any]any{"user": "ann"})
+	m, key, id := fx.m, fx.key, fx.id
+	gone, _ := login(t, fx.mem, nil)
+	httpDelete(t, fx.mem, gone)
 	path := m.Config().ShimPath
 
 	type want struct {
@@ -153,34 +152,37 @@ func TestShimHandler(t *testing.T) {
 // A socket that connects with the shim's token gets the session.
 func TestShimTokenConnects(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			mem := newMem(t)
-			m, _ := newManager(t, mem, Config{Mode: mode})
-			key, id := login(t, mem, map[any]any{"user": "ann"})
-			w := httptest.NewRecorder()
-			r := withCookie(http.MethodGet, m.Config().ShimPath, key)
-			r.Header.Set("Accept", "application/json")
-			m.ShimHandler().ServeHTTP(w, r)
-			var st shimState
-			if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || st.Token == "" {
-				t.Fatalf("shim: %v %q", err, w.Body)
-			}
-			got := make(chan string, 2)
-			m.OnConnection(func(_ *Socket, sess *Session) { got <- sess.ID })
-			// 3.x/4.x clients: auth payload.
-			connect(t, m, WithAuth(handshake(""), map[string]any{TokenParam: st.Token}))
-			if g := recv(t, got, "sconnection (auth)"); g != id {
-				t.Fatal("wrong session")
-			}
-			// 1.x/2.x clients: query.
-			connect(t, m, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=3&transport=polling&"+TokenParam+"="+url.QueryEscape(st.Token), nil))
-			if g := recv(t, got, "sconnection (query)"); g != id {
-				t.Fatal("wrong session")
-			}
-		})
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		fx := newFixture(t, Config{Mode: mode}, map[any]any{"user": "ann"})
+		m := fx.m
+		tok := shimJSONToken(t, m, withCookie(http.MethodGet, m.Config().ShimPath, fx.key))
+		got := make(chan string, 2)
+		m.OnConnection(func(_ *Socket, sess *Session) { got <- sess.ID })
+		// 3.x/4.x clients: auth payload.
+		connect(t, m, WithAuth(handshake(""), map[string]any{TokenParam: tok}))
+		if g := recv(t, got, "sconnection (auth)"); g != fx.id {
+			t.Fatal("wrong session")
+		}
+		// 1.x/2.x clients: query.
+		connect(t, m, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=3&transport=polling&"+TokenParam+"="+url.QueryEscape(tok), nil))
+		if g := recv(t, got, "sconnection (query)"); g != fx.id {
+			t.Fatal("wrong session")
+		}
+	})
+}
+
+// shimJSONToken asks m's shim handler for the JSON state with r and
+// returns its token, which must be there.
+func shimJSONToken(t testing.TB, m *Manager, r *http.Request) string {
+	t.Helper()
+	r.Header.Set("Accept", "application/json")
+	w := httptest.NewRecorder()
+	m.ShimHandler().ServeHTTP(w, r)
+	var st shimState
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || st.Token == "" {
+		t.Fatalf("no token from the shim: %v %q", err, w.Body)
 	}
+	return st.Token
 }
 
 func TestShimStoreFailureGivesNoToken(t *testing.T) {
@@ -331,18 +333,12 @@ func TestShimCustomName(t *testing.T) {
 	key := w.Result().Cookies()[0].Value
 	req := httptest.NewRequest(http.MethodGet, m.Config().ShimPath, nil)
 	req.AddCookie(&http.Cookie{Name: "sid", Value: key})
-	req.Header.Set("Accept", "application/json")
-	w = httptest.NewRecorder()
-	m.ShimHandler().ServeHTTP(w, req)
-	var st shimState
-	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || st.Token == "" {
-		t.Fatalf("no token: %v %q", err, w.Body)
-	}
-	got, err := m.TokenCutter()(WithAuth(handshake(""), map[string]any{TokenParam: st.Token}))
+	tok := shimJSONToken(t, m, req)
+	got, err := m.TokenCutter()(WithAuth(handshake(""), map[string]any{TokenParam: tok}))
 	if err != nil || got != key {
 		t.Fatalf("TokenCutter: %v", err)
 	}
-	if _, err := m.TokenCutter()(WithAuth(handshake(""), map[string]any{TokenParam: tamper(st.Token, 3)})); !errors.Is(err, ErrBadToken) {
+	if _, err := m.TokenCutter()(WithAuth(handshake(""), map[string]any{TokenParam: tamper(tok, 3)})); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("tampered: %v", err)
 	}
 }
@@ -351,10 +347,8 @@ var tokenShape = regexp.MustCompile(`^[A-Za-z0-9_=-]+$`)
 
 func TestShimTokenShape(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{})
-	key, _ := login(t, mem, nil)
-	tok, _, ok := m.shimToken(withCookie(http.MethodGet, "/", key))
+	fx := newFixture(t, Config{}, nil)
+	tok, _, ok := fx.m.shimToken(withCookie(http.MethodGet, "/", fx.key))
 	if !ok || !tokenShape.MatchString(tok) || len(tok) > MaxTokenLen {
 		t.Fatalf("token %q (ok %v): want URL-safe and at most MaxTokenLen", tok, ok)
 	}

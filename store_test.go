@@ -3,11 +3,6 @@ package iosessions
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -55,30 +50,30 @@ func withClock(s *MemoryStore) *fakeClock {
 // counterApp is an HTTP app on store: /incr adds one to "n" and writes it,
 // /logout deletes the session with MaxAge -1, /get writes "n".
 func counterApp(store sessions.Store) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/incr", func(w http.ResponseWriter, r *http.Request) {
-		sess, err := store.Get(r, "session")
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+	// withN runs h with the request's session and its "n".
+	withN := func(h func(w http.ResponseWriter, r *http.Request, sess *sessions.Session, n int)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			sess, err := store.Get(r, "session")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			n, _ := sess.Values["n"].(int)
+			h(w, r, sess, n)
 		}
-		n, _ := sess.Values["n"].(int)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/incr", withN(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session, n int) {
 		sess.Values["n"] = n + 1
 		if err := sess.Save(r, w); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprint(w, n+1)
-	})
-	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
-		sess, err := store.Get(r, "session")
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		n, _ := sess.Values["n"].(int)
+	}))
+	mux.HandleFunc("/get", withN(func(w http.ResponseWriter, _ *http.Request, _ *sessions.Session, n int) {
 		fmt.Fprint(w, n)
-	})
+	}))
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := store.Get(r, "session")
 		sess.Options.MaxAge = -1
@@ -179,12 +174,7 @@ func TestMemoryStoreHTTPRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	res2.Body.Close()
-	var c *http.Cookie
-	for _, ck := range res2.Cookies() {
-		if ck.Name == "session" {
-			c = ck
-		}
-	}
+	c := cookieNamed(res2.Cookies(), "session")
 	if c == nil || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.MaxAge != 86400*30 {
 		t.Fatalf("cookie %+v: want HttpOnly, Path /, SameSite Lax, 30 days", c)
 	}
@@ -421,13 +411,7 @@ func TestMemoryStoreDelete(t *testing.T) {
 	if err := sess.Save(r, w); err != nil {
 		t.Fatal(err)
 	}
-	var c *http.Cookie
-	for _, ck := range w.Result().Cookies() {
-		if ck.Name == "session" {
-			c = ck
-		}
-	}
-	if c == nil || c.MaxAge >= 0 || c.Value != "" {
+	if c := cookieNamed(w.Result().Cookies(), "session"); c == nil || c.MaxAge >= 0 || c.Value != "" {
 		t.Fatalf("cookie not expired: %+v", c)
 	}
 	if _, err := stored(t, mem, key); !errors.Is(err, ErrNotFound) {
@@ -519,49 +503,43 @@ func TestMemoryStoreUpdateConcurrent(t *testing.T) {
 	mem := newMem(t)
 	key, id := login(t, mem, map[any]any{"n": 0})
 	const workers, each = 16, 25
-	var wg sync.WaitGroup
 	var calls atomic.Int64
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < each; j++ {
-				if err := mem.Update(context.Background(), "session", id, func(v map[any]any) {
-					calls.Add(1)
-					v["n"] = v["n"].(int) + 1
-				}); err != nil {
-					t.Error(err)
-					return
+	// increment starts the workers on the session id; wait waits for them.
+	increment := func(id string) (wait func()) {
+		var wg sync.WaitGroup
+		for i := 0; i < workers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < each; j++ {
+					if err := mem.Update(context.Background(), "session", id, func(v map[any]any) {
+						calls.Add(1)
+						v["n"] = v["n"].(int) + 1
+					}); err != nil {
+						t.Error(err)
+						return
+					}
 				}
-			}
-		}()
+			}()
+		}
+		return wg.Wait
 	}
+	wait := increment(id)
 	// HTTP saves of other keys meanwhile: Update retries on them.
 	for i := 0; i < 20; i++ {
 		httpEdit(t, mem, key, func(v map[any]any) { v["http"] = i })
 	}
-	wg.Wait()
+	wait()
 	// The HTTP saves wrote back whatever n they loaded, so the exact total
 	// is checked below, with no HTTP writer.
 	if v := mustStored(t, mem, key); v["http"] != 19 {
 		t.Fatalf("an HTTP save was lost: %v", v)
 	}
-	key2, id2 := login(t, mem, map[any]any{"n": 0})
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < each; j++ {
-				if err := mem.Update(context.Background(), "session", id2, func(v map[any]any) {
-					v["n"] = v["n"].(int) + 1
-				}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+	if n := calls.Load(); n < workers*each {
+		t.Fatalf("fn ran %d times for %d Updates", n, workers*each)
 	}
-	wg.Wait()
+	key2, id2 := login(t, mem, map[any]any{"n": 0})
+	increment(id2)()
 	if got := mustStored(t, mem, key2)["n"]; got != workers*each {
 		t.Fatalf("n = %v, want %d", got, workers*each)
 	}
@@ -622,14 +600,25 @@ func TestMemoryStoreClose(t *testing.T) {
 	if v := mustStored(t, mem, key); v["n"] != 1 {
 		t.Fatalf("after Close: %v", v)
 	}
-	// Concurrent Close calls are fine.
+	// Concurrent Close calls are fine: each returns nil, and the janitor
+	// is stopped once they are done.
 	mem2 := NewMemoryStore()
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); mem2.Close() }()
+		go func() {
+			defer wg.Done()
+			if err := mem2.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	wg.Wait()
+	select {
+	case <-mem2.done:
+	default:
+		t.Fatal("janitor still running after concurrent Closes")
+	}
 }
 
 // The janitor reclaims on its own; run it fast here.
@@ -714,16 +703,7 @@ func TestMemoryStoreConcurrentUse(t *testing.T) {
 func forgeCookie(name string, hashKey, blockKey []byte, ts int64, id string) string {
 	var buf bytes.Buffer
 	_ = gob.NewEncoder(&buf).Encode(id)
-	block, _ := aes.NewCipher(blockKey)
-	iv := bytes.Repeat([]byte{9}, block.BlockSize())
-	ct := make([]byte, buf.Len())
-	cipher.NewCTR(block, iv).XORKeyStream(ct, buf.Bytes())
-	val := base64.URLEncoding.EncodeToString(append(iv, ct...))
-	b := []byte(fmt.Sprintf("%s|%d|%s|", name, ts, val))
-	h := hmac.New(sha256.New, hashKey)
-	h.Write(b[:len(b)-1])
-	b = append(b, h.Sum(nil)...)[len(name)+1:]
-	return base64.URLEncoding.EncodeToString(b)
+	return forgeSecure(name, hashKey, blockKey, ts, buf.Bytes())
 }
 
 // A session saved with MaxAge over 30 days lives that long: its cookie,

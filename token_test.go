@@ -37,15 +37,21 @@ func mustTokens(t testing.TB, ttl time.Duration, keys ...[]byte) *tokens {
 // waiting.
 func forgeToken(hashKey, blockKey []byte, ts int64, key string) string {
 	body, _ := json.Marshal(tokenBody{Key: key})
+	return forgeSecure(tokenName, hashKey, blockKey, ts, body)
+}
+
+// forgeSecure encodes the already serialized plain as securecookie does
+// for the name, with the given keys, timestamp and a fixed IV.
+func forgeSecure(name string, hashKey, blockKey []byte, ts int64, plain []byte) string {
 	block, _ := aes.NewCipher(blockKey)
 	iv := bytes.Repeat([]byte{7}, block.BlockSize())
-	ct := make([]byte, len(body))
-	cipher.NewCTR(block, iv).XORKeyStream(ct, body)
+	ct := make([]byte, len(plain))
+	cipher.NewCTR(block, iv).XORKeyStream(ct, plain)
 	val := base64.URLEncoding.EncodeToString(append(iv, ct...))
-	b := []byte(fmt.Sprintf("%s|%d|%s|", tokenName, ts, val))
+	b := []byte(fmt.Sprintf("%s|%d|%s|", name, ts, val))
 	h := hmac.New(sha256.New, hashKey)
 	h.Write(b[:len(b)-1])
-	b = append(b, h.Sum(nil)...)[len(tokenName)+1:]
+	b = append(b, h.Sum(nil)...)[len(name)+1:]
 	return base64.URLEncoding.EncodeToString(b)
 }
 
@@ -54,10 +60,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
 	for i, key := range []string{"k", "MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQV", strings.Repeat("z", 500), "ünïcödé", "with|pipes|"} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			tok, err := tk.mint(key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := mintOK(t, tk, key)
 			if len(key) >= 8 && strings.Contains(tok, key) {
 				t.Fatal("token carries the key in clear")
 			}
@@ -85,11 +88,7 @@ func TestTokenTamperEveryByte(t *testing.T) {
 	var toks []string
 	for _, key := range []string{"session-key-of-ann", "session-key-of-ann+", "session-key-of-ann++"} {
 		for i := 0; i < 4; i++ { // fresh IVs: the last letters vary
-			tok, err := tk.mint(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			toks = append(toks, tok)
+			toks = append(toks, mintOK(t, tk, key))
 		}
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -132,10 +131,7 @@ func TestTokenTamperEveryByte(t *testing.T) {
 func TestTokenNotMalleable(t *testing.T) {
 	t.Parallel()
 	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
-	tok, err := tk.mint("session-key-of-ann")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mintOK(t, tk, "session-key-of-ann")
 	cases := map[string]string{
 		"newline inside": tok[:10] + "\n" + tok[10:],
 		"CR at end":      tok + "\r",
@@ -147,6 +143,13 @@ func TestTokenNotMalleable(t *testing.T) {
 		"doubled":        tok + tok,
 		"quoted":         `"` + tok + `"`,
 	}
+	checkRefused(t, tk, cases)
+}
+
+// checkRefused runs a subtest a case: tk must refuse the token with
+// exactly ErrBadToken.
+func checkRefused(t *testing.T, tk *tokens, cases map[string]string) {
+	t.Helper()
 	for name, s := range cases {
 		t.Run(name, func(t *testing.T) {
 			if key, err := tk.parse(s); err != ErrBadToken {
@@ -160,10 +163,7 @@ func TestTokenRefused(t *testing.T) {
 	t.Parallel()
 	a := mustTokens(t, time.Minute, tokHashA, tokBlockA)
 	b := mustTokens(t, time.Minute, tokHashB, tokBlockB)
-	tokB, err := b.mint("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokB := mintOK(t, b, "k")
 	store := newMem(t, tokHashA, tokBlockA) // the same keys as the tokens
 	cookie, _ := login(t, store, nil)
 	now := time.Now().Unix()
@@ -185,22 +185,13 @@ func TestTokenRefused(t *testing.T) {
 		"pipes":                  "|||",
 		"base64 of raw key pair": base64.URLEncoding.EncodeToString(tokHashA),
 	}
-	for name, s := range cases {
-		t.Run(name, func(t *testing.T) {
-			if key, err := a.parse(s); err != ErrBadToken {
-				t.Fatalf("parse = %q, %v; want exactly ErrBadToken", key, err)
-			}
-		})
-	}
+	checkRefused(t, a, cases)
 }
 
 func TestTokenExpires(t *testing.T) {
 	t.Parallel()
 	tk := mustTokens(t, time.Second, tokHashA, tokBlockA)
-	tok, err := tk.mint("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mintOK(t, tk, "k")
 	if _, err := tk.parse(tok); err != nil {
 		t.Fatalf("fresh token refused: %v", err)
 	}
@@ -213,10 +204,9 @@ func TestTokenExpires(t *testing.T) {
 // Through the Manager: TokenTTL 1 s.
 func TestManagerTokenExpires(t *testing.T) {
 	t.Parallel()
-	mem := newMem(t)
-	m, _ := newManager(t, mem, Config{TokenTTL: time.Second})
-	key, _ := login(t, mem, nil)
-	tok, _, ok := m.shimToken(withCookie("GET", "/socket.io/socket.io-sessions.js", key))
+	fx := newFixture(t, Config{TokenTTL: time.Second}, nil)
+	m := fx.m
+	tok, _, ok := m.shimToken(withCookie("GET", "/socket.io/socket.io-sessions.js", fx.key))
 	if !ok {
 		t.Fatal("no token for a valid session")
 	}
@@ -242,14 +232,8 @@ func TestTokenKeyRotation(t *testing.T) {
 	b, _ := newManager(t, mem, Config{TokenKeys: [][]byte{tokHashB, tokBlockB, tokHashA, tokBlockA}})
 	other, _ := newManager(t, mem, Config{}) // random keys
 	key, _ := login(t, mem, nil)
-	tokA, err := a.tokens.mint(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokB, err := b.tokens.mint(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokA := mustMint(t, a, key)
+	tokB := mustMint(t, b, key)
 	cases := []struct {
 		name string
 		m    *Manager
@@ -276,11 +260,18 @@ func TestTokenKeyRotation(t *testing.T) {
 	}
 }
 
+// mustMint mints a token of m for the session key.
 func mustMint(t testing.TB, m *Manager, key string) string {
 	t.Helper()
-	tok, err := m.tokens.mint(key)
+	return mintOK(t, m.tokens, key)
+}
+
+// mintOK mints a token of tk for the session key.
+func mintOK(t testing.TB, tk *tokens, key string) string {
+	t.Helper()
+	tok, err := tk.mint(key)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("mint: %v", err)
 	}
 	return tok
 }
@@ -317,6 +308,9 @@ func TestNewTokensKeys(t *testing.T) {
 			m, err := New(newMem(t), Config{TokenKeys: tc.keys, Logger: quietLogger})
 			if m != nil {
 				_ = m.Shutdown(context.Background())
+			}
+			if tc.ok && (err != nil || m == nil) {
+				t.Fatalf("New = %v, %v; want a Manager", m, err)
 			}
 			if !tc.ok && !errors.Is(err, ErrConfig) {
 				t.Fatalf("New = %v, want ErrConfig", err)
