@@ -3,7 +3,6 @@ package googollee_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -85,26 +84,13 @@ func TestRouters(t *testing.T) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			var cookie *http.Cookie
-			for _, c := range res.Cookies() {
-				if c.Name == "session" {
-					cookie = c
-				}
-			}
+			cookie := sessionCookie(res)
 			if cookie == nil {
 				t.Fatalf("login set no session cookie (status %d)", res.StatusCode)
 			}
 
-			req, _ := http.NewRequest(http.MethodGet, ts.URL+"/socket.io/socket.io-sessions.js", nil)
-			req.AddCookie(cookie)
-			res, err = http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "connectWithSession") {
-				t.Fatalf("shim through %s: %d %.80q", name, res.StatusCode, body)
+			if body, _ := getShim(t, ts.Client(), ts.URL, cookie, ""); !strings.Contains(body, "connectWithSession") {
+				t.Fatalf("shim through %s: %.80q", name, body)
 			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -161,27 +161,11 @@ func TestShimToken(t *testing.T) {
 	}
 }
 
-// shim fetches the client shim with cookie and accept, and returns its
+// shim fetches e's client shim with cookie and accept, and returns its
 // body and header.
 func (e *env) shim(t *testing.T, cookie *http.Cookie, accept string) (string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.URL+"/socket.io/socket.io-sessions.js", nil)
-	if cookie != nil {
-		req.AddCookie(cookie)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("shim: %s", resp.Status)
-	}
-	return string(b), resp.Header
+	return getShim(t, e.http, e.URL, cookie, accept)
 }
 
 // TestEngineSessionIDsRandom: the engine's own ids are 1, 2, 3…; the

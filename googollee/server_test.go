@@ -198,13 +198,45 @@ func (e *env) loginAs(t *testing.T, user string) *http.Cookie {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	c := sessionCookie(resp)
+	if c == nil {
+		t.Fatalf("login: %s, no session cookie", resp.Status)
+	}
+	return c
+}
+
+// sessionCookie returns the non-empty "session" cookie resp sets, or nil.
+func sessionCookie(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
 		if c.Name == "session" && c.Value != "" {
 			return c
 		}
 	}
-	t.Fatalf("login: %s, no session cookie", resp.Status)
 	return nil
+}
+
+// getShim fetches the client shim from base with cookie and accept (both
+// optional), fails the test unless it is a 200, and returns its body and
+// header.
+func getShim(t *testing.T, hc *http.Client, base string, cookie *http.Cookie, accept string) (string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/socket.io/socket.io-sessions.js", nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("shim: %s %.80q", resp.Status, b)
+	}
+	return string(b), resp.Header
 }
 
 // post sends an empty POST to path with cookie and returns the status.
@@ -588,9 +620,13 @@ func TestCloseDuringHandshake(t *testing.T) {
 		closeDuringHandshake(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), crashChild+"="+t.Name())
 	out, err := cmd.CombinedOutput()
+	if err == nil && !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		// A child that ran no test would prove nothing.
+		t.Fatalf("the child process did not run %s:\n%s", t.Name(), out)
+	}
 	if err != nil {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		for i, l := range lines {

@@ -158,6 +158,18 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// dial connects to url, failing the test if it cannot; the client is
+// closed at the end of the test (Close is idempotent).
+func dial(t *testing.T, url string, opts Options) *Client {
+	t.Helper()
+	c, err := Dial(ctxT(t), url, opts)
+	if err != nil {
+		t.Fatalf("dial %s: %v", opts.Transport, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func TestClient(t *testing.T) {
 	for _, d := range dials {
 		t.Run(d.name, func(t *testing.T) {
@@ -166,11 +178,7 @@ func TestClient(t *testing.T) {
 			opts := d.opts
 			opts.Header = http.Header{"X-Test": {"header"}}
 			opts.Query = map[string][]string{"token": {"tok"}}
-			c, err := Dial(ctx, s.URL, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dial(t, s.URL, opts)
 			if c.SID == "" || c.PingInterval <= 0 || c.PingTimeout <= c.PingInterval {
 				t.Errorf("open packet: sid %q, interval %v, timeout %v", c.SID, c.PingInterval, c.PingTimeout)
 			}
@@ -228,11 +236,7 @@ func TestServerCloses(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			s := newServer(t, nil)
 			ctx := ctxT(t)
-			c, err := Dial(ctx, s.URL, d.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dial(t, s.URL, d.opts)
 			if err := c.Emit(ctx, "bye"); err != nil {
 				t.Fatal(err)
 			}
@@ -259,21 +263,13 @@ func TestPings(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, &engineio.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
 			ctx := ctxT(t)
-			c, err := Dial(ctx, s.URL, d.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dial(t, s.URL, d.opts)
 			waitFor(t, "pongs", func() bool { return c.Pongs() >= 30 }) // ≥ 1.5 s: three timeouts
 			if _, err := c.Call(ctx, "echo", 1); err != nil {
 				t.Fatalf("echo after pings: %v", err)
 			}
 
-			quiet, err := Dial(ctx, s.URL, Options{Transport: d.opts.Transport, NoPing: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer quiet.Close()
+			quiet := dial(t, s.URL, Options{Transport: d.opts.Transport, NoPing: true})
 			select {
 			case <-quiet.Done(): // the server timed out a client that never pings
 			case <-ctx.Done():
@@ -304,11 +300,7 @@ func TestDialRefused(t *testing.T) {
 func TestRawAndPost(t *testing.T) {
 	s := newServer(t, nil)
 	ctx := ctxT(t)
-	c, err := Dial(ctx, s.URL, Options{Transport: Polling})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, s.URL, Options{Transport: Polling})
 	// Two packets in one POST, then one in a raw POST: the server sees all.
 	if err := c.SendRaw(ctx, `42["hello","a"]`, `42["hello","b"]`); err != nil {
 		t.Fatal(err)

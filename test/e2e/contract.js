@@ -443,6 +443,8 @@ test('socket without a session: sinvalid, stays connected, echo works, incr/whoa
   const other = track(await connectWith('other-session', jar, user, 0));
   assert.equal(await other.ack('incr'), 1);
   const before = await pollMe(jar, (j) => j.count === 1, MODE === 'perconn' ? 0 : 2000);
+  assert.equal(before.status, 200, before.desc);
+  if (MODE === 'permessage') assert.deepEqual(before.json, { user, count: 1 }, `permessage: /me after the acked incr: ${before.desc}`);
 
   const c = client('no-cookie').open();
   await c.expectSinvalid();
@@ -573,6 +575,9 @@ test('POST /logout: 204, both sockets of the session get sinvalid and are discon
   assert.equal((await me(jar)).status, 401, '/me after logout should be 401');
   const om = await pollMe(otherJar, (j) => j.count === 1, MODE === 'perconn' ? 0 : 2000);
   assert.equal(om.status, 200, om.desc);
+  assert.equal(om.json.user, otherUser, `the other session's /me after logout: ${om.desc}`);
+  // perconn saves at disconnect, and the other socket is still open.
+  if (MODE === 'permessage') assert.equal(om.json.count, 1, `permessage: the other session's /me after logout: ${om.desc}`);
   const stale = await http('GET', '/me', { cookie: cookieBefore });
   assert.equal(stale.status, 401, `/me with the cookie from before logout: ${stale.desc}`);
   // A socket opened with the cookie from before logout gets no session.
