@@ -107,10 +107,3 @@ func (m *Manager) Sockets() []*Socket { return m.reg.all() }
 
 // Socket returns the live socket with connection id id, or nil.
 func (m *Manager) Socket(id string) *Socket { return m.reg.socket(id) }
-
-// sessionEnded ends every socket of the session ref.
-func (m *Manager) sessionEnded(ref string) {
-	for _, s := range m.reg.session(ref) {
-		s.end(ErrEnded)
-	}
-}

@@ -129,6 +129,7 @@ type Manager struct {
 
 	reg   registry
 	locks lockTable
+	rooms Broadcaster // the binding's room broadcast, or nil
 
 	mu       sync.Mutex // guards closing, active and idle
 	closing  bool

@@ -58,6 +58,7 @@ type testConn struct {
 	mu     sync.Mutex
 	events []event
 	closed bool
+	rooms  map[string]bool
 	notify chan struct{}
 }
 
@@ -93,6 +94,34 @@ func (c *testConn) Close() error {
 	c.mu.Unlock()
 	c.poke()
 	return nil
+}
+
+func (c *testConn) Join(room string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rooms == nil {
+		c.rooms = make(map[string]bool)
+	}
+	c.rooms[room] = true
+	return nil
+}
+
+func (c *testConn) Leave(room string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.rooms, room)
+	return nil
+}
+
+// Rooms returns the rooms c is in.
+func (c *testConn) Rooms() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for r := range c.rooms {
+		out = append(out, r)
+	}
+	return out
 }
 
 func (c *testConn) poke() {

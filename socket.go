@@ -26,6 +26,10 @@ type Conn interface {
 	Emit(event string, args ...any) error
 	// Close disconnects the client.
 	Close() error
+	// Join adds the connection to room, and Leave takes it out, in the
+	// engine's own rooms (see Broadcaster).
+	Join(room string) error
+	Leave(room string) error
 }
 
 // Socket is one socket.io connection as the library sees it: its
@@ -40,8 +44,9 @@ type Socket struct {
 
 	// Set by Open before ready is closed, read-only afterwards.
 	err error  // why the socket has no session; nil if it has one
-	key string // session key
-	ref string // registry key of the session
+	key  string // session key
+	ref  string // registry key of the session
+	room string // the engine room of the session
 
 	mu   sync.Mutex // serializes handlers and saves of a PerConnection socket
 	sess *Session   // PerConnection: the socket's session; guarded by mu
@@ -66,6 +71,16 @@ func (s *Socket) Emit(event string, args ...any) error { return s.conn.Emit(even
 
 // Close disconnects the client.
 func (s *Socket) Close() error { return s.conn.Close() }
+
+// Room returns the name of the engine room that the socket joined for its
+// session, or "" when it has no session. Every socket of one session is in
+// it, so a room broadcast of the engine reaches them all. Room names are a
+// hash of the session id keyed with the first TokenKeys hash key: nodes
+// that share TokenKeys agree on them, and they reveal nothing of the id.
+func (s *Socket) Room() string {
+	<-s.loaded
+	return s.room
+}
 
 // Err returns why the socket has no session (an error that matches one of
 // the reasons, such as ErrNoSession), or nil when it has one. It waits
@@ -114,7 +129,11 @@ func (s *Socket) Open() {
 		return
 	}
 	s.ref = sessionRef(sess, s.key)
+	s.room = m.roomOf(s.ref)
 	m.reg.bind(s)
+	if err := s.conn.Join(s.room); err != nil {
+		m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
+	}
 	close(s.loaded) // Err may be called from the sconnection handler
 	if m.cfg.Mode == PerMessage {
 		unlock := m.locks.lock(s.ref)
@@ -205,6 +224,9 @@ func (s *Socket) Closed(reason string) {
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
+		if s.room != "" {
+			_ = s.conn.Leave(s.room)
+		}
 		if err := s.flush(context.Background()); err != nil {
 			m.ReportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
 		}

@@ -20,8 +20,9 @@ const tokenName = "iosessions.shim-token"
 // tokens mints and parses the shim's tokens: the session key, signed and
 // encrypted with securecookie, valid for ttl.
 type tokens struct {
-	codecs []securecookie.Codec
-	ttl    time.Duration
+	codecs  []securecookie.Codec
+	ttl     time.Duration
+	roomKey []byte // names session rooms; derived from the first hash key
 }
 
 type tokenBody struct {
@@ -58,7 +59,7 @@ func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 		sc.MaxLength(MaxTokenLen)
 		sc.SetSerializer(securecookie.JSONEncoder{})
 	}
-	return &tokens{codecs: codecs, ttl: ttl}, nil
+	return &tokens{codecs: codecs, ttl: ttl, roomKey: deriveKey(own[0], "iosessions session room")}, nil
 }
 
 // mint returns a token for key, signed with the first key pair.

@@ -54,3 +54,15 @@ func (c *Conn) Close() error { return c.c.Close() }
 
 // Engine returns the go-socket.io connection.
 func (c *Conn) Engine() socketio.Conn { return c.c }
+
+// Join adds the connection to the engine room.
+func (c *Conn) Join(room string) error {
+	c.c.Join(room)
+	return nil
+}
+
+// Leave takes the connection out of the engine room.
+func (c *Conn) Leave(room string) error {
+	c.c.Leave(room)
+	return nil
+}

@@ -160,6 +160,7 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	s.engine.OnConnect("/", s.onConnect)
 	s.engine.OnDisconnect("/", s.onDisconnect)
 	s.engine.OnError("/", s.onError)
+	m.SetBroadcaster(broadcaster{s.engine})
 	return s, nil
 }
 
@@ -247,6 +248,16 @@ func (s *Server) onError(_ socketio.Conn, err error) {
 func (s *Server) guard(where string, f func() error) error {
 	_, err := iosessions.Call(s.m, where, func() (struct{}, error) { return struct{}{}, f() })
 	return err
+}
+
+// broadcaster is the engine's room broadcast on the root namespace.
+type broadcaster struct{ engine *socketio.Server }
+
+func (b broadcaster) Broadcast(room, event string, args ...any) error {
+	if !b.engine.BroadcastToRoom("/", room, event, args...) {
+		return errors.New("googollee: no root namespace")
+	}
+	return nil
 }
 
 // randomIDs makes engine session ids of 128 random bits.
