@@ -43,7 +43,7 @@ type Socket struct {
 	loaded chan struct{} // closed once the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
-	err error  // why the socket has no session; nil if it has one
+	err  error  // why the socket has no session; nil if it has one
 	key  string // session key
 	ref  string // registry key of the session
 	room string // the engine room of the session
