@@ -12,5 +12,6 @@ func newGoogollee(a *app) (engineServer, error) {
 	googollee.OnMessage(srv, "incr", a.incr)
 	googollee.OnMessage(srv, "whoami", a.whoami)
 	googollee.OnEvent(srv, "echo", echo)
+	go func() { _ = srv.Serve() }() // until Close
 	return srv, nil
 }

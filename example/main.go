@@ -34,7 +34,7 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	engine := flag.String("engine", "googollee", "socket.io engine binding: googollee")
+	engine := flag.String("engine", "v4", "socket.io engine binding: v4 (zishang520/socket.io, socket.io-client 3.x/4.x) or googollee (go-socket.io, socket.io-client 1.x/2.x)")
 	mode := flag.String("mode", "perconn", "perconn or permessage")
 	storeKind := flag.String("store", "memory", "memory or redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
@@ -67,13 +67,14 @@ func run() error {
 	switch *engine {
 	case "googollee":
 		io, err = newGoogollee(app)
+	case "v4":
+		io, err = newZishang520(app)
 	default:
 		err = fmt.Errorf("unknown -engine %q", *engine)
 	}
 	if err != nil {
 		return err
 	}
-	go io.Serve()
 
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io)
@@ -116,7 +117,6 @@ func run() error {
 // engineServer is what the example needs of a binding's server.
 type engineServer interface {
 	http.Handler
-	Serve() error
 	Close() error
 }
 

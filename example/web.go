@@ -20,7 +20,8 @@ func serveIndex(w http.ResponseWriter, _ *http.Request) {
 // protocol, inside the npm packages that `make run` installs in
 // example/web/node_modules (never committed).
 var clients = map[string]string{
-	"googollee": "socket.io-client/dist/socket.io.js",
+	"googollee": "socket.io-client-v2/dist/socket.io.js",
+	"v4":        "socket.io-client/dist/socket.io.min.js",
 }
 
 // serveClient serves the page's socket.io client from node_modules. The

@@ -1,0 +1,80 @@
+package zishang520
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/iosessions/iosessions"
+)
+
+// Conn adapts a zishang520/socket.io socket to iosessions.Conn. Reach it
+// with Socket.Conn().(*zishang520.Conn).
+type Conn struct {
+	s   *socket.Socket
+	req *http.Request
+}
+
+var _ iosessions.Conn = (*Conn)(nil)
+
+func newConn(s *socket.Socket) *Conn {
+	// The engine keeps the first request of the engine session (the
+	// handshake): its URL, headers and Host. The socket.io handshake's
+	// auth payload rides on the request's context, for the token cutter.
+	var r *http.Request
+	if hc := s.Request(); hc != nil && hc.Request() != nil {
+		orig := hc.Request()
+		u := *orig.URL
+		r = &http.Request{
+			Method:     http.MethodGet,
+			URL:        &u,
+			Proto:      orig.Proto,
+			ProtoMajor: orig.ProtoMajor,
+			ProtoMinor: orig.ProtoMinor,
+			Header:     orig.Header.Clone(),
+			Host:       orig.Host,
+			RemoteAddr: orig.RemoteAddr,
+			TLS:        orig.TLS,
+		}
+	} else {
+		r = &http.Request{Method: http.MethodGet, URL: new(url.URL), Header: http.Header{}}
+	}
+	var auth map[string]any
+	if h := s.Handshake(); h != nil {
+		auth = h.Auth
+	}
+	return &Conn{s: s, req: iosessions.WithAuth(r, auth)}
+}
+
+// ID returns the socket's id (random, distinct from the engine's session
+// id).
+func (c *Conn) ID() string { return string(c.s.Id()) }
+
+// Request returns the handshake request, with the auth payload on its
+// context.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Emit sends event to the client.
+func (c *Conn) Emit(event string, args ...any) error { return c.s.Emit(event, args...) }
+
+// Close disconnects the client and closes its connection.
+func (c *Conn) Close() error {
+	c.s.Disconnect(true)
+	return nil
+}
+
+// Join adds the socket to the engine room.
+func (c *Conn) Join(room string) error {
+	c.s.Join(socket.Room(room))
+	return nil
+}
+
+// Leave takes the socket out of the engine room.
+func (c *Conn) Leave(room string) error {
+	c.s.Leave(socket.Room(room))
+	return nil
+}
+
+// Engine returns the zishang520/socket.io socket.
+func (c *Conn) Engine() *socket.Socket { return c.s }

@@ -1,0 +1,91 @@
+package zishang520
+
+import (
+	"encoding/json"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/iosessions/iosessions"
+)
+
+// OnMessage registers h for event on the root namespace: an smessage
+// handler. h gets the socket's session as the Manager's mode says (loaded
+// at connect, or reloaded for this event and saved after it) and the
+// event's first argument decoded from JSON into In (the zero In when the
+// client sent none). What h returns is the ack: Out, or {"error": text}
+// when h returns an error. A socket without a valid session does not
+// reach h: it is acked {"error": "no session"} and nothing is written. An
+// argument that does not decode into In is acked {"error": "bad
+// argument"}. Events of one socket run one at a time, in order, on the
+// engine's task queue of the socket. Register events before serving:
+// sockets get the events registered when they connect.
+func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket, sess *iosessions.Session, in In) (Out, error)) {
+	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
+		var out Out
+		err := sock.Do(sock.Context(), func(sess *iosessions.Session) error {
+			var err error
+			out, err = h(sock, sess, in)
+			return err
+		})
+		return out, err
+	})
+}
+
+// OnEvent registers h for event on the root namespace, without a
+// session: for events that need none. What h returns is the ack, as with
+// OnMessage. A panic in h is recovered, reported and acked
+// {"error": "internal error"}.
+func OnEvent[In, Out any](s *Server, event string, h func(s *iosessions.Socket, in In) (Out, error)) {
+	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
+		return iosessions.Call(s.m, event, func() (Out, error) { return h(sock, in) })
+	})
+}
+
+// badArgument is the ack of an event whose argument does not decode.
+var badArgument = map[string]string{"error": "bad argument"}
+
+// on registers h for event on the root namespace, with the socket of the
+// connection, and acks what h returns: Out, or {"error": text}. A
+// connection the Manager does not know is acked {"error": "no session"}.
+func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in In) (Out, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events[event] = func(es *socket.Socket, args []any) {
+		_ = s.guard(event, func() error {
+			var ack socket.Ack
+			if n := len(args); n > 0 {
+				if a, ok := args[n-1].(socket.Ack); ok {
+					ack, args = a, args[:n-1]
+				}
+			}
+			reply := func(v any) {
+				if ack != nil {
+					ack([]any{v}, nil)
+				}
+			}
+			sock := s.m.Socket(string(es.Id()))
+			if sock == nil {
+				reply(iosessions.ErrorAck(iosessions.ErrNoSession))
+				return nil
+			}
+			var in In
+			if len(args) > 0 && args[0] != nil {
+				b, err := json.Marshal(args[0])
+				if err == nil {
+					err = json.Unmarshal(b, &in)
+				}
+				if err != nil {
+					reply(badArgument)
+					return nil
+				}
+			}
+			out, err := h(sock, in)
+			if err != nil {
+				reply(iosessions.ErrorAck(err))
+				return nil
+			}
+			reply(out)
+			return nil
+		})
+	}
+}

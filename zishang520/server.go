@@ -1,0 +1,219 @@
+// Package zishang520 binds iosessions to github.com/zishang520/socket.io
+// v3 (servers/socket/v3), the Go server of socket.io 3.x/4.x clients, which
+// is what current browsers and apps ship.
+//
+//	m, _ := iosessions.New(store, iosessions.Config{})
+//	srv, _ := zishang520.NewServer(m, nil)
+//	m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
+//		s.Emit("welcome", sess.Values["user"])
+//	})
+//	zishang520.OnMessage(srv, "incr", func(s *iosessions.Socket, sess *iosessions.Session, _ struct{}) (int, error) {
+//		n, _ := sess.Values["count"].(int)
+//		sess.Values["count"] = n + 1
+//		return n + 1, nil
+//	})
+//	defer srv.Close()
+//	http.Handle("/socket.io/", m.Middleware(srv))
+//
+// The binding owns the root namespace's "connection" event and each
+// socket's "disconnect" event; register events with OnMessage (with a
+// session) and OnEvent (without), before serving, and reach the engine for
+// anything else with Engine.
+//
+// The shim's token travels in the handshake auth payload
+// (io(url, {auth: {iosessions_token: …}}), which the shim's
+// io.connectWithSession does); the session cookie, as always, on the
+// handshake request.
+//
+// The binding checks the Origin of every engine request before the engine
+// sees it (403 for a foreign one), sends CORS headers only to
+// Config.AllowedOrigins, caps a message at Options.MaxMessageBytes, and
+// recovers panics in every hook it installs, reporting them to
+// Config.ErrorHandler of the Manager.
+//
+// Goroutines: sconnection and sinvalid handlers run on a goroutine of the
+// binding per connection; smessage and event handlers run on the engine's
+// task queue of the socket, one at a time and in order, so a slow handler
+// delays only its own socket.
+package zishang520
+
+import (
+	"errors"
+	"net/http"
+	"runtime/debug"
+	"sync"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/iosessions/iosessions"
+)
+
+// DefaultMaxMessageBytes is the default of Options.MaxMessageBytes: 1 MB.
+const DefaultMaxMessageBytes = 1 << 20
+
+// Options configure the binding. A nil *Options means the defaults.
+type Options struct {
+	// Server are the engine's options (ping interval, transports…). The
+	// binding overrides MaxHttpBufferSize with MaxMessageBytes and CORS
+	// with the Manager's AllowedOrigins.
+	Server *socket.ServerOptions
+
+	// MaxMessageBytes caps one websocket message and one polling POST
+	// body. A client that sends more is disconnected; others are not
+	// affected. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+}
+
+// Server is a zishang520/socket.io server whose root namespace carries
+// sessions. Serve it through Manager.Middleware at "/socket.io/".
+type Server struct {
+	m       *iosessions.Manager
+	io      *socket.Server
+	handler http.Handler
+
+	mu     sync.RWMutex
+	closed bool
+	events map[string]func(*socket.Socket, []any) // by event name
+}
+
+// NewServer returns a zishang520/socket.io server bound to m. Bad options
+// are an error, never a panic.
+func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
+	if m == nil {
+		return nil, errors.New("zishang520: nil Manager")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxMessageBytes < 0 {
+		return nil, errors.New("zishang520: negative MaxMessageBytes")
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	so := socket.DefaultServerOptions()
+	if o.Server != nil {
+		so.Assign(o.Server) // a copy: the caller's options stay theirs
+	}
+	so.SetMaxHttpBufferSize(o.MaxMessageBytes)
+	so.SetServeClient(false)
+	so.SetCors(nil)
+	if origins := m.Config().AllowedOrigins; len(origins) > 0 && !m.Config().UnsafeAllowAnyOrigin {
+		allowed := make([]any, len(origins))
+		for i, o := range origins {
+			allowed[i] = o
+		}
+		so.SetCors(&types.Cors{Origin: allowed, Credentials: true})
+	}
+	s := &Server{m: m, events: make(map[string]func(*socket.Socket, []any))}
+	s.io = socket.NewServer(nil, so)
+	s.handler = s.io.ServeHandler(so)
+	if err := s.io.On("connection", s.onConnection); err != nil {
+		return nil, err
+	}
+	m.SetBroadcaster(broadcaster{s.io})
+	return s, nil
+}
+
+// Engine returns the zishang520/socket.io server, for rooms, broadcasts,
+// adapters and other namespaces. Do not replace the root namespace's
+// "connection" listener.
+func (s *Server) Engine() *socket.Server { return s.io }
+
+// ServeHTTP checks an engine request and hands it to the engine: a
+// request from a foreign origin gets 403, any request after Close 503. It
+// does not wrap w.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.m.ReportError(&iosessions.PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
+		}
+	}()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	switch {
+	case closed:
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+	case s.m.CheckOrigin(r) != nil:
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+	default:
+		s.handler.ServeHTTP(w, r)
+	}
+}
+
+// Close disconnects the server's sockets and stops the engine. Engine
+// requests after Close get 503. Call Manager.Shutdown first, so the
+// sessions of live sockets are saved. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	s.io.Close(func(err error) { done <- err })
+	return <-done
+}
+
+func (s *Server) onConnection(args ...any) {
+	_ = s.guard("connect", func() error {
+		sock, ok := first[*socket.Socket](args)
+		if !ok {
+			return errors.New("zishang520: connection without a socket")
+		}
+		c := newConn(sock)
+		core := s.m.Accept(c)
+		if err := sock.On("disconnect", func(reason ...any) {
+			_ = s.guard("disconnect", func() error {
+				r, _ := first[string](reason)
+				core.Closed(r)
+				return nil
+			})
+		}); err != nil {
+			return err
+		}
+		s.mu.RLock()
+		for name, h := range s.events {
+			if err := sock.On(name, func(args ...any) { h(sock, args) }); err != nil {
+				s.mu.RUnlock()
+				return err
+			}
+		}
+		s.mu.RUnlock()
+		// Load the session off the engine's goroutine; events wait for it.
+		go core.Open()
+		return nil
+	})
+}
+
+// guard runs f, the body of an engine hook, turning a panic into a
+// reported *iosessions.PanicError.
+func (s *Server) guard(where string, f func() error) error {
+	_, err := iosessions.Call(s.m, where, func() (struct{}, error) { return struct{}{}, f() })
+	return err
+}
+
+// first returns args[0] as a T.
+func first[T any](args []any) (T, bool) {
+	var zero T
+	if len(args) == 0 {
+		return zero, false
+	}
+	v, ok := args[0].(T)
+	return v, ok
+}
+
+// broadcaster is the engine's room broadcast on the root namespace.
+type broadcaster struct{ io *socket.Server }
+
+func (b broadcaster) Broadcast(room, event string, args ...any) error {
+	return b.io.To(socket.Room(room)).Emit(event, args...)
+}
