@@ -6,8 +6,6 @@ package googollee_test
 import (
 	"encoding/json"
 	"errors"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,130 +19,6 @@ import (
 type setIn struct {
 	Key   string `json:"key"`
 	Value int    `json:"value"`
-}
-
-// eventsEnv adds to the defaults: smessage "set" (typed argument, error
-// for an empty key), "fail" (returns an error), "slow" (waits for
-// release), and event "shout" (typed string argument).
-func eventsEnv(t *testing.T, mode iosessions.Mode, release <-chan struct{}) *env {
-	return newEnv(t, envOptions{Mode: mode, Setup: func(e *env) {
-		googollee.OnMessage(e.srv, "set", func(_ *iosessions.Socket, sess *iosessions.Session, in setIn) (setIn, error) {
-			if in.Key == "" {
-				return setIn{}, errors.New("key required")
-			}
-			sess.Values[in.Key] = in.Value
-			return in, nil
-		})
-		googollee.OnMessage(e.srv, "fail", func(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (int, error) {
-			sess.Values["count"] = 42
-			return 0, errors.New("nope")
-		})
-		googollee.OnMessage(e.srv, "slow", func(*iosessions.Socket, *iosessions.Session, json.RawMessage) (string, error) {
-			<-release
-			return "slow done", nil
-		})
-		googollee.OnEvent(e.srv, "shout", func(_ *iosessions.Socket, in string) (string, error) {
-			return strings.ToUpper(in), nil
-		})
-	}})
-}
-
-// TestEventArguments: arguments decode into the handler's type and the
-// ack carries what it returns, or {"error": text}.
-func TestEventArguments(t *testing.T) {
-	for _, mode := range modes {
-		for _, tr := range transports {
-			t.Run(mode.String()+"/"+string(tr), func(t *testing.T) {
-				e := eventsEnv(t, mode, nil)
-				cookie := e.loginAs(t, "alice")
-				c := e.dial(t, tr, withCookie(cookie), nil)
-				expectEvent(t, c, "welcome")
-
-				for _, tc := range []struct {
-					event string
-					arg   any
-					want  string
-				}{
-					{"echo", "text", `"text"`},
-					{"echo", 12.5, `12.5`},
-					{"echo", []any{1, "two", nil}, `[1,"two",null]`},
-					{"echo", map[string]any{"a": map[string]any{"b": true}}, `{"a":{"b":true}}`},
-					{"echo", nil, `null`},
-					{"shout", "hey", `"HEY"`},
-					{"set", setIn{Key: "color", Value: 7}, `{"key":"color","value":7}`},
-					{"set", map[string]any{"value": 1}, `{"error":"key required"}`},
-					{"fail", nil, `{"error":"nope"}`},
-				} {
-					if got := call(t, c, tc.event, tc.arg); got != tc.want {
-						t.Errorf("%s(%v) = %s, want %s", tc.event, tc.arg, got, tc.want)
-					}
-				}
-				// An event sent without arguments gets the zero value.
-				args, err := c.Call(ctxT(t), "echo")
-				if err != nil || len(args) != 1 || string(args[0]) != "null" {
-					t.Errorf("echo without arguments = %s, %v", args, err)
-				}
-
-				if got := e.stored(t, cookie); mode == iosessions.PerMessage && got["color"] != 7 {
-					t.Errorf("PerMessage: the store has %v after the ack", got)
-				}
-				c.Close()
-				waitFor(t, "color in the store", func() bool { return e.stored(t, cookie)["color"] == 7 })
-			})
-		}
-	}
-}
-
-// TestEventsOrderAndIsolation: the events of one socket run one at a time
-// and in order; a slow handler delays only its own socket.
-func TestEventsOrderAndIsolation(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(string(tr), func(t *testing.T) {
-			release := make(chan struct{})
-			var once sync.Once
-			free := func() { once.Do(func() { close(release) }) }
-			t.Cleanup(free) // runs before the server's cleanup
-			e := eventsEnv(t, iosessions.PerConnection, release)
-			alice := e.dial(t, tr, withCookie(e.loginAs(t, "alice")), nil)
-			bob := e.dial(t, tr, withCookie(e.loginAs(t, "bob")), nil)
-			expectEvent(t, alice, "welcome")
-			expectEvent(t, bob, "welcome")
-			ctx := ctxT(t)
-
-			slow, err := alice.EmitAck(ctx, "slow")
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Over polling the engine holds this POST until the slow
-			// handler returns: send it on the side.
-			sent := make(chan (<-chan sio2.Ack), 1)
-			go func() {
-				after, err := alice.EmitAck(ctx, "echo", "after slow")
-				if err != nil {
-					t.Error(err)
-				}
-				sent <- after
-			}()
-			// Bob is not held up by Alice's slow handler.
-			if got := call(t, bob, "incr", nil); got != "1" {
-				t.Errorf("bob's incr = %s", got)
-			}
-			select {
-			case s := <-slow:
-				t.Fatalf("the slow event was answered early: %s", s.Args)
-			default:
-			}
-			free()
-			s, after := <-slow, <-sent
-			if after == nil {
-				t.FailNow()
-			}
-			a := <-after
-			if string(s.Args[0]) != `"slow done"` || string(a.Args[0]) != `"after slow"` || a.Seq <= s.Seq {
-				t.Errorf("acks %s (seq %d), %s (seq %d); want slow first", s.Args, s.Seq, a.Args, a.Seq)
-			}
-		})
-	}
 }
 
 // TestUnknownEvent: an event nobody registered gets no ack and does not

@@ -44,7 +44,6 @@ import (
 	"sync"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/iosessions/iosessions"
 )
@@ -55,8 +54,9 @@ const DefaultMaxMessageBytes = 1 << 20
 // Options configure the binding. A nil *Options means the defaults.
 type Options struct {
 	// Server are the engine's options (ping interval, transports…). The
-	// binding overrides MaxHttpBufferSize with MaxMessageBytes and CORS
-	// with the Manager's AllowedOrigins.
+	// binding overrides MaxHttpBufferSize with MaxMessageBytes, turns
+	// the engine's CORS and client serving off (it sends CORS headers to
+	// the Manager's AllowedOrigins itself).
 	Server *socket.ServerOptions
 
 	// MaxMessageBytes caps one websocket message and one polling POST
@@ -99,14 +99,7 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	}
 	so.SetMaxHttpBufferSize(o.MaxMessageBytes)
 	so.SetServeClient(false)
-	so.SetCors(nil)
-	if origins := m.Config().AllowedOrigins; len(origins) > 0 && !m.Config().UnsafeAllowAnyOrigin {
-		allowed := make([]any, len(origins))
-		for i, o := range origins {
-			allowed[i] = o
-		}
-		so.SetCors(&types.Cors{Origin: allowed, Credentials: true})
-	}
+	so.SetCors(nil) // CORS is ServeHTTP's: only for allowed origins
 	s := &Server{m: m, events: make(map[string]func(*socket.Socket, []any))}
 	s.io = socket.NewServer(nil, so)
 	s.handler = s.io.ServeHandler(so)
@@ -142,9 +135,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server closed", http.StatusServiceUnavailable)
 	case s.m.CheckOrigin(r) != nil:
 		http.Error(w, "origin not allowed", http.StatusForbidden)
+	case s.cors(w, r):
 	default:
 		s.handler.ServeHTTP(w, r)
 	}
+}
+
+// cors sets CORS headers, with credentials, for a request from an origin
+// of Config.AllowedOrigins (only: the engine's own CORS answers "false" or
+// "*" to the others), and answers its preflight, which it reports.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) (answered bool) {
+	o := r.Header.Get("Origin")
+	if o == "" || !s.m.AllowedOrigin(o) {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", o)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // Close disconnects the server's sockets and stops the engine. Engine
