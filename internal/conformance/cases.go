@@ -39,6 +39,7 @@ func Run(t *testing.T, b Binding) {
 		{"Logout", logout},
 		{"Relogin", relogin},
 		{"PanicContained", panicContained},
+		{"Routers", routers},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}

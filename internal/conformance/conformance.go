@@ -9,7 +9,8 @@
 // before the ack), reloaded per message, serialized (acks in order, no lost
 // updates between two sockets of one session), invalid for each reason,
 // the origin check, the shim token accepted and refused, logout through
-// the session's room, and panics contained.
+// the session's room, panics contained, and mounting on chi, gorilla/mux
+// and net/http.
 package conformance
 
 import (

@@ -8,7 +8,8 @@ import (
 	"unicode/utf8"
 )
 
-// Engine.io protocol 3 packet types, the first character of a packet.
+// Engine.io packet types, the first character of a packet, the same in
+// protocols 3 and 4.
 const (
 	engineOpen    = '0'
 	engineClose   = '1'
@@ -93,6 +94,29 @@ func decodeText(s string) ([]string, error) {
 		s = s[end:]
 	}
 	return out, nil
+}
+
+// recordSeparator separates the packets of an EIO=4 polling payload.
+const recordSeparator = "\x1e"
+
+// EncodeText4 frames engine.io packets for an EIO=4 polling POST as
+// engine.io-parser 4.x and later do: the packets, separated by the record
+// separator \x1e, without lengths.
+func EncodeText4(packets ...string) []byte {
+	return []byte(strings.Join(packets, recordSeparator))
+}
+
+// DecodePayload4 splits the body of an EIO=4 polling response into its
+// engine.io packets. Binary packets ("b" and base64) are skipped, as are
+// empty ones: this client has no use for them. Any body splits.
+func DecodePayload4(body []byte) []string {
+	var out []string
+	for p := range strings.SplitSeq(string(body), recordSeparator) {
+		if p != "" && !strings.HasPrefix(p, "b") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // utf16Len is the length of s in UTF-16 code units.

@@ -1,18 +1,29 @@
-// Package sio2 is a small socket.io v2 client (engine.io protocol 3, EIO=3)
-// for tests. It speaks the real wire protocol, over websocket and over HTTP
-// long-polling, with whatever headers and query a test chooses, so a server
-// can be tested the way real clients, and hostile ones, reach it.
+// Package sio2 is a small socket.io client for tests. It speaks the real
+// wire protocol of socket.io-client 2.x (engine.io protocol 3, socket.io
+// protocol 4: EIO=3, the default) or of socket.io-client 3.x and 4.x
+// (engine.io protocol 4, socket.io protocol 5: Options.EIO = 4), over
+// websocket and over HTTP long-polling, with whatever headers and query a
+// test chooses, so a server can be tested the way real clients, and hostile
+// ones, reach it.
 //
-// It knows the root namespace, JSON events and acks, and pings; not binary
-// attachments, other namespaces or transport upgrades. Raw packets and
-// polling bodies can be sent for malformed-input tests.
+// It knows the root namespace, JSON events and acks, and heartbeats; not
+// binary attachments, other namespaces or transport upgrades. Raw packets
+// and polling bodies can be sent for malformed-input tests.
 //
 // In EIO=3 the client pings: it sends "2" every pingInterval of the open
-// packet and the server answers "3". A polling server answers each GET with
+// packet and the server answers "3". The server connects the root
+// namespace on its own ("40"). A polling server answers each GET with
 // the packets it has (the Go engine: one) and closes nothing on its own: a
 // GET that fails ends the client, except the engine's "invalid sid value"
 // to the first polls of a session it has not registered yet, which are
 // retried for up to a second (see early).
+//
+// In EIO=4 the server pings: it sends "2" every pingInterval and the client
+// answers "3" (unless NoPing). The client connects the root namespace: it
+// sends "40", with Options.Auth as a JSON payload if set, and the server
+// answers "40{"sid":…}" or refuses with "44{"message":…}" (a
+// *ConnectError). Polling payloads are packets separated by the record
+// separator \x1e (see EncodeText4).
 package sio2
 
 import (
@@ -48,8 +59,16 @@ type Options struct {
 	Path      string      // default "/socket.io/"
 	Header    http.Header // sent with every request: Cookie, Origin…
 	Query     url.Values  // added to every request's query (a token…)
-	Base64    bool        // polling: ask for text framing (b64=1)
-	NoPing    bool        // never ping (the server then times the client out)
+	Base64    bool        // polling, EIO=3: ask for text framing (b64=1)
+	NoPing    bool        // never ping, or in EIO=4 never pong (the server then times the client out)
+
+	// EIO is the engine.io protocol: 3 (also 0), as socket.io-client 2.x
+	// speaks it, or 4, as socket.io-client 3.x and 4.x do.
+	EIO int
+	// Auth is the payload of the namespace connect in EIO=4, as
+	// io(url, {auth: …}) sends it: where the shim's token travels. Nil
+	// sends a connect without payload ("40").
+	Auth map[string]any
 }
 
 // Event is an event the server emitted.
@@ -76,6 +95,17 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("sio2: HTTP %d: %s", e.Code, strings.TrimSpace(e.Body))
 }
 
+// ConnectError is the server's refusal of the namespace connect in EIO=4:
+// a CONNECT_ERROR packet, "44{"message":…,"data":…}". Dial returns it.
+type ConnectError struct {
+	Message string
+	Data    json.RawMessage // absent: nil
+}
+
+func (e *ConnectError) Error() string {
+	return "sio2: the server refused the namespace connect: " + e.Message
+}
+
 // ErrClosed is the Err of a client closed by Close.
 var ErrClosed = errors.New("sio2: client closed")
 
@@ -90,6 +120,8 @@ type Client struct {
 
 	SID                       string // engine.io session id
 	PingInterval, PingTimeout time.Duration
+	SocketID                  string // EIO=4: the socket's id, of the connect answer
+	MaxPayload                int    // EIO=4: the open packet's maxPayload, in bytes
 
 	ctx    context.Context // ends when the client ends
 	cancel context.CancelFunc
@@ -101,7 +133,8 @@ type Client struct {
 	nextID    int
 	acks      map[int]chan Ack
 	seq       uint64
-	pongs     int
+	pongs     int // EIO=3: pongs received
+	pings     int // EIO=4: pings received
 	closing   bool          // Close has begun
 	connected chan struct{} // closed at the socket.io connect packet
 	done      chan struct{}
@@ -109,12 +142,21 @@ type Client struct {
 }
 
 // Dial connects to the socket.io server at serverURL ("http://host:port")
-// and returns once the server has sent the socket.io connect packet. An
-// HTTP refusal is a *StatusError.
+// and returns once the server has sent the socket.io connect packet, in
+// EIO=4 the answer to the client's. An HTTP refusal is a *StatusError, a
+// refused namespace connect a *ConnectError; a connect the server leaves
+// unanswered fails at the end of ctx.
 func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		return nil, err
+	}
+	switch opts.EIO {
+	case 0:
+		opts.EIO = 3
+	case 3, 4:
+	default:
+		return nil, fmt.Errorf("sio2: unsupported engine.io protocol %d", opts.EIO)
 	}
 	if opts.Transport == "" {
 		opts.Transport = WebSocket
@@ -138,34 +180,76 @@ func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) 
 		c.hc.CloseIdleConnections()
 		return nil, err
 	}
+	if err := c.open(open); err != nil {
+		c.finish(err)
+		c.Close()
+		return nil, c.err
+	}
+	c.wg.Add(1)
+	go c.read()
+	if c.v4() {
+		err = c.connect(ctx)
+	} else if !opts.NoPing && c.PingInterval > 0 {
+		c.wg.Add(1)
+		go c.ping()
+	}
+	if err == nil {
+		err = c.awaitConnect(ctx)
+	}
+	if err == nil {
+		return c, nil
+	}
+	c.Close()
+	return nil, err
+}
+
+// v4 reports whether the client speaks engine.io protocol 4.
+func (c *Client) v4() bool { return c.opts.EIO == 4 }
+
+// open reads the parameters of the engine's open packet.
+func (c *Client) open(pkt string) error {
 	var params struct {
 		SID                       string
 		PingInterval, PingTimeout int
+		MaxPayload                int
 	}
-	if len(open) == 0 || open[0] != engineOpen || json.Unmarshal([]byte(open[1:]), &params) != nil {
-		c.finish(fmt.Errorf("sio2: expected an open packet, got %q", open))
-		c.Close()
-		return nil, c.err
+	if len(pkt) == 0 || pkt[0] != engineOpen || json.Unmarshal([]byte(pkt[1:]), &params) != nil {
+		return fmt.Errorf("sio2: expected an open packet, got %q", pkt)
 	}
 	c.SID = params.SID
 	c.PingInterval = time.Duration(params.PingInterval) * time.Millisecond
 	c.PingTimeout = time.Duration(params.PingTimeout) * time.Millisecond
-	c.wg.Add(1)
-	go c.read()
-	if !opts.NoPing && c.PingInterval > 0 {
-		c.wg.Add(1)
-		go c.ping()
+	c.MaxPayload = params.MaxPayload
+	return nil
+}
+
+// connect sends the EIO=4 namespace connect of the root namespace, with
+// Options.Auth as its payload.
+func (c *Client) connect(ctx context.Context) error {
+	pkt := "40"
+	if c.opts.Auth != nil {
+		b, err := json.Marshal(c.opts.Auth)
+		if err != nil {
+			return err
+		}
+		pkt += string(b)
 	}
+	return c.SendRaw(ctx, pkt)
+}
+
+// awaitConnect waits for the socket.io connect packet.
+func (c *Client) awaitConnect(ctx context.Context) error {
 	select {
 	case <-c.connected:
-		return c, nil
+		return nil
 	case <-c.done:
-		err = c.err
+		return c.err
 	case <-ctx.Done():
-		err = ctx.Err()
+		if c.v4() {
+			return fmt.Errorf("sio2: the server did not answer the namespace connect: %w", ctx.Err())
+		}
+		return ctx.Err()
 	}
-	c.Close()
-	return nil, err
 }
 
 // URL returns the URL of a request of the protocol for transport, with the
@@ -174,7 +258,7 @@ func (c *Client) URL(t Transport) string {
 	u := c.base
 	q := url.Values{}
 	maps.Copy(q, c.opts.Query)
-	q.Set("EIO", "3")
+	q.Set("EIO", strconv.Itoa(c.opts.EIO))
 	q.Set("transport", string(t))
 	q.Set("t", strconv.FormatInt(time.Now().UnixNano(), 36))
 	if c.SID != "" {
@@ -232,8 +316,20 @@ func (c *Client) poll(ctx context.Context) ([]string, http.Header, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.v4() {
+		return DecodePayload4([]byte(resp.Body)), resp.Header, nil
+	}
 	pkts, err := DecodePayload([]byte(resp.Body), strings.HasPrefix(resp.Header.Get("Content-Type"), "application/octet-stream"))
 	return pkts, resp.Header, err
+}
+
+// Payload frames packets for a polling POST in the client's protocol:
+// EncodeText in EIO=3, EncodeText4 in EIO=4.
+func (c *Client) Payload(packets ...string) []byte {
+	if c.v4() {
+		return EncodeText4(packets...)
+	}
+	return EncodeText(packets...)
 }
 
 // Response is the answer to a raw polling POST.
@@ -278,7 +374,8 @@ func (c *Client) roundTrip(req *http.Request) (*Response, error) {
 }
 
 // SendRaw sends engine.io packets as they are ("42[\"e\"]", "2", garbage):
-// one websocket message each, or one polling POST with all of them.
+// one websocket message each, or one polling POST with all of them, framed
+// by Payload.
 func (c *Client) SendRaw(ctx context.Context, packets ...string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -290,7 +387,7 @@ func (c *Client) SendRaw(ctx context.Context, packets ...string) error {
 		}
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(Polling), bytes.NewReader(EncodeText(packets...)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(Polling), bytes.NewReader(c.Payload(packets...)))
 	if err != nil {
 		return err
 	}
@@ -371,11 +468,18 @@ func (c *Client) Expect(ctx context.Context, name string) (Event, error) {
 	}
 }
 
-// Pongs returns how many pongs the server sent.
+// Pongs returns how many pongs the server sent (EIO=3).
 func (c *Client) Pongs() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pongs
+}
+
+// Pings returns how many pings the server sent (EIO=4), answered or not.
+func (c *Client) Pings() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pings
 }
 
 // Done is closed when the connection ends, by either side.
@@ -446,9 +550,10 @@ func (c *Client) read() {
 		var pkts []string
 		var err error
 		if c.ws != nil {
+			var typ int
 			var msg []byte
-			if _, msg, err = c.ws.ReadMessage(); err == nil {
-				pkts = []string{string(msg)}
+			if typ, msg, err = c.ws.ReadMessage(); err == nil && typ == websocket.TextMessage {
+				pkts = []string{string(msg)} // binary frames: not supported, dropped
 			}
 		} else {
 			pkts, _, err = c.poll(c.ctx)
@@ -486,7 +591,7 @@ func (c *Client) early(err error) bool {
 	}
 }
 
-// ping sends a ping every PingInterval.
+// ping sends a ping every PingInterval (EIO=3).
 func (c *Client) ping() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.PingInterval)
@@ -509,6 +614,8 @@ func (c *Client) handle(s string) {
 	switch s[0] {
 	case engineClose:
 		c.finish(io.EOF)
+	case enginePing:
+		c.pinged(s[1:])
 	case enginePong:
 		c.mu.Lock()
 		c.pongs++
@@ -519,6 +626,20 @@ func (c *Client) handle(s string) {
 			return
 		}
 		c.dispatch(p)
+	}
+}
+
+// pinged answers a ping of the server with a pong of the same data, in
+// EIO=4 and unless NoPing. (An EIO=3 server does not ping.)
+func (c *Client) pinged(data string) {
+	if !c.v4() {
+		return
+	}
+	c.mu.Lock()
+	c.pings++
+	c.mu.Unlock()
+	if !c.opts.NoPing {
+		_ = c.SendRaw(c.ctx, string(enginePong)+data)
 	}
 }
 
@@ -534,11 +655,7 @@ func (c *Client) dispatch(p packet) {
 	}
 	switch p.typ {
 	case '0':
-		select {
-		case <-c.connected:
-		default:
-			close(c.connected)
-		}
+		c.connectPacket(p.data)
 	case '1':
 		c.finish(errors.New("sio2: server disconnected the socket"))
 	case '2':
@@ -560,6 +677,45 @@ func (c *Client) dispatch(p packet) {
 			ch <- Ack{Args: args, Seq: seq}
 		}
 	case '4':
+		if c.v4() {
+			c.finish(connectError(p.data))
+			return
+		}
 		c.finish(fmt.Errorf("sio2: server error packet: %s", p.data))
 	}
+}
+
+// connectPacket handles the socket.io connect packet: in EIO=4 the answer
+// to the client's, with the socket's id.
+func (c *Client) connectPacket(data string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.connected:
+		return
+	default:
+	}
+	if c.v4() {
+		var v struct{ SID string }
+		_ = json.Unmarshal([]byte(data), &v)
+		c.SocketID = v.SID
+	}
+	close(c.connected)
+}
+
+// connectError reads the payload of an EIO=4 CONNECT_ERROR packet: an
+// object with a message and perhaps data, or (older servers) a string.
+func connectError(data string) *ConnectError {
+	var v struct {
+		Message string
+		Data    json.RawMessage
+	}
+	if json.Unmarshal([]byte(data), &v) == nil && v.Message != "" {
+		return &ConnectError{Message: v.Message, Data: v.Data}
+	}
+	var msg string
+	if json.Unmarshal([]byte(data), &msg) != nil {
+		msg = data
+	}
+	return &ConnectError{Message: msg}
 }

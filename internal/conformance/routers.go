@@ -1,8 +1,7 @@
-package googollee_test
+package conformance
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,30 +12,29 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/iosessions/iosessions"
-	"github.com/iosessions/iosessions/googollee"
-	"github.com/iosessions/iosessions/internal/sio2"
 )
 
-// The README's quick starts, mounted on chi and on gorilla/mux: the shim
-// is served through the middleware, and a socket carries the session of a
-// login made through the router, over a real WebSocket upgrade.
-func TestRouters(t *testing.T) {
-	mount := map[string]func(m *iosessions.Manager, srv *googollee.Server, login http.HandlerFunc) http.Handler{
-		"chi": func(m *iosessions.Manager, srv *googollee.Server, login http.HandlerFunc) http.Handler {
+// routers: the README's quick starts, mounted on chi, gorilla/mux and
+// net/http: the shim is served through the middleware, and a socket
+// carries the session of a login made through the router, over a real
+// WebSocket upgrade through Manager.Middleware.
+func routers(t *testing.T, b Binding) {
+	mount := map[string]func(m *iosessions.Manager, srv http.Handler, login http.HandlerFunc) http.Handler{
+		"chi": func(m *iosessions.Manager, srv http.Handler, login http.HandlerFunc) http.Handler {
 			r := chi.NewRouter()
 			r.Use(m.Middleware)
 			r.Handle("/socket.io/*", srv)
 			r.Post("/login", login)
 			return r
 		},
-		"gorilla/mux": func(m *iosessions.Manager, srv *googollee.Server, login http.HandlerFunc) http.Handler {
+		"gorilla-mux": func(m *iosessions.Manager, srv http.Handler, login http.HandlerFunc) http.Handler {
 			r := mux.NewRouter()
 			r.Use(m.Middleware)
 			r.PathPrefix("/socket.io/").Handler(srv)
 			r.HandleFunc("/login", login).Methods(http.MethodPost)
 			return r
 		},
-		"net/http": func(m *iosessions.Manager, srv *googollee.Server, login http.HandlerFunc) http.Handler {
+		"net-http": func(m *iosessions.Manager, srv http.Handler, login http.HandlerFunc) http.Handler {
 			r := http.NewServeMux()
 			r.Handle("/socket.io/", srv)
 			r.HandleFunc("POST /login", login)
@@ -51,14 +49,14 @@ func TestRouters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := googollee.NewServer(m, nil)
+			srv, err := b.NewServer(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
 				_ = s.Emit("welcome", sess.Values["user"])
 			})
-			go srv.Serve()
+			srv.Start()
 			login := func(w http.ResponseWriter, r *http.Request) {
 				sess, err := m.Renew(r.Context(), w, r)
 				if err != nil {
@@ -76,38 +74,30 @@ func TestRouters(t *testing.T) {
 				defer cancel()
 				_ = m.Shutdown(ctx)
 				_ = srv.Close()
+				ts.CloseClientConnections()
 				ts.Close()
 			})
+			e := &env{b: b, URL: ts.URL, http: ts.Client()}
 
 			res, err := http.Post(ts.URL+"/login", "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			cookie := sessionCookie(res)
+			var cookie *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Name == "session" && c.Value != "" {
+					cookie = c
+				}
+			}
 			if cookie == nil {
 				t.Fatalf("login set no session cookie (status %d)", res.StatusCode)
 			}
-
-			if body, _ := getShim(t, ts.Client(), ts.URL, cookie, ""); !strings.Contains(body, "connectWithSession") {
+			if body, _ := e.shim(t, cookie, ""); !strings.Contains(body, "connectWithSession") {
 				t.Fatalf("shim through %s: %.80q", name, body)
 			}
-
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := sio2.Dial(ctx, ts.URL, sio2.Options{Transport: sio2.WebSocket, Header: http.Header{"Cookie": {cookie.String()}}})
-			if err != nil {
-				t.Fatalf("websocket through %s: %v", name, err)
-			}
-			defer c.Close()
-			ev, err := c.Expect(ctx, "welcome")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var user string
-			if len(ev.Args) != 1 || json.Unmarshal(ev.Args[0], &user) != nil || user != "router-"+name {
-				t.Fatalf("welcome = %s, want the user of the login", ev.Args)
-			}
+			c := e.dial(t, "websocket", withCookie(cookie), "")
+			wantJSON(t, "welcome", c.expect(t, "welcome"), `"router-`+name+`"`)
 		})
 	}
 }
