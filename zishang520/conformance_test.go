@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/iosessions/iosessions"
