@@ -2,12 +2,14 @@ package main_test
 
 // End-to-end tests: they build the example binary, start it on a free
 // loopback port, and drive it from outside with real clients, exactly as the
-// contract (shared/example-contract.md) states it:
+// contract (shared/example-contract.md) states it, for each engine binding:
+// -engine googollee with socket.io-client 2.x, -engine v4 with 4.x.
 //
-//   - TestContract runs test/e2e/contract.js (socket.io-client 2.x in Node)
-//     for each mode × transport.
+//   - TestContract runs test/e2e/contract.js (socket.io-client in Node)
+//     for each engine × transport × mode; its subtests run in parallel
+//     (-parallel, GOMAXPROCS by default), each against its own example.
 //   - TestBrowser runs test/e2e/browser.js (the example page in headless
-//     Chromium) for each mode.
+//     Chromium) for each engine × mode.
 //
 // They need node, the npm packages of example/web and test/e2e, and chromium:
 // scripts/deps.sh installs them. When something is missing the tests skip,
@@ -39,28 +41,44 @@ import (
 
 const depsHint = "run scripts/deps.sh to install node, the npm packages and chromium"
 
+// engines are the example's -engine values with the transports that
+// contract.js runs on each: go-socket.io (googollee) loses events across
+// an upgrade and its binding does not offer one, so only v4 runs upgrade
+// (socket.io-client 4.x starting on polling, then upgrading to websocket).
+var engines = []struct {
+	name       string
+	transports []string
+}{
+	{"googollee", []string{"websocket", "polling"}},
+	{"v4", []string{"websocket", "polling", "upgrade"}},
+}
+
 func TestContract(t *testing.T) {
 	node := needTools(t, false)
 	bin := buildExample(t)
 	root := repoRoot(t)
 
-	type run struct{ mode, transport, store string }
+	type run struct{ engine, mode, transport, store string }
 	var runs []run
-	for _, mode := range []string{"perconn", "permessage"} {
-		for _, transport := range []string{"websocket", "polling"} {
-			runs = append(runs, run{mode, transport, "memory"})
+	for _, e := range engines {
+		for _, mode := range []string{"perconn", "permessage"} {
+			for _, transport := range e.transports {
+				runs = append(runs, run{e.name, mode, transport, "memory"})
+			}
 		}
 	}
-	for _, mode := range []string{"perconn", "permessage"} {
-		runs = append(runs, run{mode, "websocket", "redis"})
+	for _, e := range engines {
+		for _, mode := range []string{"perconn", "permessage"} {
+			runs = append(runs, run{e.name, mode, "websocket", "redis"})
+		}
 	}
 	for _, r := range runs {
-		name := r.mode + "/" + r.transport
+		name := r.engine + "/" + r.mode + "/" + r.transport
 		if r.store != "memory" {
-			name = r.store + "/" + name
+			name = r.engine + "/" + r.store + "/" + r.mode + "/" + r.transport
 		}
 		t.Run(name, func(t *testing.T) {
-			args := []string{"-mode", r.mode}
+			args := []string{"-engine", r.engine, "-mode", r.mode}
 			if r.store == "redis" {
 				rurl := redisURL(t)
 				if rurl == "" {
@@ -69,9 +87,13 @@ func TestContract(t *testing.T) {
 				}
 				args = append(args, "-store", "redis", "-redis", rurl)
 			}
+			// Each run is its own example process on its own port, and
+			// contract.js names its users uniquely, so runs are
+			// independent, also on one Redis.
+			t.Parallel()
 			srv := startExample(t, bin, root, args...)
 			runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
-				"contract.js", "--url", srv.url, "--transport", r.transport, "--mode", r.mode, "--keep-going")
+				"contract.js", "--url", srv.url, "--engine", r.engine, "--transport", r.transport, "--mode", r.mode, "--keep-going")
 			srv.stop(t)
 		})
 	}
@@ -81,19 +103,22 @@ func TestBrowser(t *testing.T) {
 	node := needTools(t, true)
 	bin := buildExample(t)
 	root := repoRoot(t)
-	for _, mode := range []string{"perconn", "permessage"} {
-		t.Run(mode, func(t *testing.T) {
-			srv := startExample(t, bin, root, "-mode", mode)
-			runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
-				"browser.js", "--url", srv.url, "--mode", mode)
-			srv.stop(t)
-		})
+	for _, e := range engines {
+		for _, mode := range []string{"perconn", "permessage"} {
+			t.Run(e.name+"/"+mode, func(t *testing.T) {
+				srv := startExample(t, bin, root, "-engine", e.name, "-mode", mode)
+				runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
+					"browser.js", "--url", srv.url, "--engine", e.name, "--mode", mode)
+				srv.stop(t)
+			})
+		}
 	}
 }
 
-// TestShutdownSaves checks that SIGTERM saves the sessions of connected
-// sockets first: in perconn mode a socket's changes reach the store only when
-// it disconnects, so with -store redis a restarted example sees them.
+// TestShutdownSaves checks, for each engine, that SIGTERM saves the sessions
+// of connected sockets first: in perconn mode a socket's changes reach the
+// store only when it disconnects, so with -store redis a restarted example
+// sees them.
 func TestShutdownSaves(t *testing.T) {
 	rurl := redisURL(t)
 	if rurl == "" {
@@ -102,7 +127,14 @@ func TestShutdownSaves(t *testing.T) {
 	node := needTools(t, false)
 	bin := buildExample(t)
 	root := repoRoot(t)
-	args := []string{"-mode", "perconn", "-store", "redis", "-redis", rurl}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { shutdownSaves(t, node, bin, root, e.name, rurl) })
+	}
+}
+
+// shutdownSaves is TestShutdownSaves for one engine.
+func shutdownSaves(t *testing.T, node, bin, root, engine, rurl string) {
+	args := []string{"-engine", engine, "-mode", "perconn", "-store", "redis", "-redis", rurl}
 	srv := startExample(t, bin, root, args...)
 
 	// hold.js logs in, increments 3 times and keeps its socket open.
@@ -110,7 +142,7 @@ func TestShutdownSaves(t *testing.T) {
 	user := fmt.Sprintf("shutdown%d", time.Now().UnixNano())
 	ready := make(chan struct{})
 	var once sync.Once
-	hold := exec.Command(node, "hold.js", "--url", srv.url, "--cookie-file", cookieFile, "--user", user, "--incr", "3")
+	hold := exec.Command(node, "hold.js", "--url", srv.url, "--engine", engine, "--cookie-file", cookieFile, "--user", user, "--incr", "3")
 	hold.Dir = filepath.Join(root, "test", "e2e")
 	hout := &lineLogger{t: t, prefix: "hold| ", onLine: func(line string) {
 		if strings.HasPrefix(line, "ready") {
@@ -225,9 +257,13 @@ func needTools(t *testing.T, browser bool) string {
 		missing(t, "node is not installed")
 	}
 	root := repoRoot(t)
+	// The page's client builds (see example/web.go) and the Node clients,
+	// for both engines.
 	files := []string{
-		"example/web/node_modules/socket.io-client/dist/socket.io.js",
+		"example/web/node_modules/socket.io-client/dist/socket.io.min.js",
+		"example/web/node_modules/socket.io-client-v2/dist/socket.io.js",
 		"test/e2e/node_modules/socket.io-client/package.json",
+		"test/e2e/node_modules/socket.io-client-v2/package.json",
 	}
 	if browser {
 		files = append(files, "test/e2e/node_modules/playwright-core/package.json")

@@ -5,16 +5,20 @@
 // it; then prints "closed REASON" and exits 0. The Go test uses it to check
 // that SIGTERM saves the sessions of connected sockets (perconn mode).
 //
-//   node hold.js --url http://127.0.0.1:PORT --cookie-file PATH [--user NAME] [--incr N] [--transport websocket|polling]
+//   node hold.js --url http://127.0.0.1:PORT --cookie-file PATH [--engine v4|googollee]
+//     [--user NAME] [--incr N] [--transport websocket|polling]
+//
+// --engine picks the client that speaks the server's protocol:
+// socket.io-client 4.x for v4 (the default), 2.x for googollee.
 'use strict';
 
 const fs = require('node:fs');
 const { parseArgs } = require('node:util');
-const ioClient = require('socket.io-client');
 
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
+    engine: { type: 'string', default: 'v4' },
     user: { type: 'string', default: `hold${process.pid}` },
     incr: { type: 'string', default: '3' },
     transport: { type: 'string', default: 'websocket' },
@@ -23,6 +27,9 @@ const { values: args } = parseArgs({
 });
 const fail = (msg) => { console.error(`hold.js: ${msg}`); process.exit(1); };
 if (!args.url || !args['cookie-file']) fail('--url and --cookie-file are required');
+const clients = { v4: 'socket.io-client', googollee: 'socket.io-client-v2' };
+if (!(args.engine in clients)) fail('--engine must be v4 or googollee');
+const ioClient = require(clients[args.engine]);
 const BASE = args.url.replace(/\/+$/, '');
 const N = Number(args.incr);
 
