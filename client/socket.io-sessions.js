@@ -95,8 +95,10 @@
   io.connectWithSession = function (url, opts) {
     if (typeof url === "object" && url !== null) { opts = url; url = undefined; }
     opts = Object.assign({}, opts || {});
-    // socket.io-client 3.x/4.x speak protocol 5; 1.x/2.x speak 4 or less.
-    return io.protocol >= 5 ? connectV4(url, opts) : connectV2(url, opts);
+    // socket.io-client 1.x/2.x export io.protocol (4 or less); 3.x/4.x
+    // speak protocol 5 and, from 4.x on, export no io.protocol at all.
+    var legacy = typeof io.protocol === "number" && io.protocol < 5;
+    return legacy ? connectV2(url, opts) : connectV4(url, opts);
   };
   // The name in the original socket.io-sessions module, for old pages.
   io.SessionSocket = io.connectWithSession;
