@@ -1,15 +1,12 @@
 package googollee_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/url"
 	"testing"
 
 	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/googollee"
 	"github.com/iosessions/iosessions/internal/conformance"
-	"github.com/iosessions/iosessions/internal/sio2"
 )
 
 // TestConformance runs the behaviour suite that every binding passes,
@@ -27,7 +24,7 @@ func TestConformance(t *testing.T) {
 			}
 			return &suiteServer{Server: srv, served: make(chan struct{})}, nil
 		},
-		Dial: dialSuite,
+		Dial: conformance.DialSIO2(3, nil),
 	})
 }
 
@@ -59,49 +56,3 @@ func (s *suiteServer) Close() error {
 	<-s.served
 	return err
 }
-
-// dialSuite connects an sio2 client; the shim token goes in the query, as
-// socket.io 2.x clients send it.
-func dialSuite(ctx context.Context, base string, o conformance.DialOptions) (conformance.Client, error) {
-	var q url.Values
-	if o.Token != "" {
-		q = url.Values{iosessions.TokenParam: {o.Token}}
-	}
-	c, err := sio2.Dial(ctx, base, sio2.Options{Transport: sio2.Transport(o.Transport), Header: o.Header, Query: q})
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for {
-			select {
-			case ev := <-c.Events():
-				o.OnEvent(ev.Name, ev.Args)
-			case <-c.Done():
-				return
-			}
-		}
-	}()
-	return suiteClient{c}, nil
-}
-
-type suiteClient struct{ c *sio2.Client }
-
-func (s suiteClient) Send(ctx context.Context, event string, args ...any) (<-chan conformance.Ack, error) {
-	ch, err := s.c.EmitAck(ctx, event, args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan conformance.Ack, 1)
-	go func() {
-		select {
-		case a := <-ch:
-			out <- conformance.Ack{Args: a.Args, Seq: a.Seq}
-		case <-ctx.Done():
-		case <-s.c.Done():
-		}
-	}()
-	return out, nil
-}
-
-func (s suiteClient) Done() <-chan struct{} { return s.c.Done() }
-func (s suiteClient) Close() error          { return s.c.Close() }

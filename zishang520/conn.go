@@ -1,6 +1,7 @@
 package zishang520
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -55,8 +56,24 @@ func (c *Conn) ID() string { return string(c.s.Id()) }
 // context.
 func (c *Conn) Request() *http.Request { return c.req }
 
-// Emit sends event to the client.
-func (c *Conn) Emit(event string, args ...any) error { return c.s.Emit(event, args...) }
+// Emit sends event to the client. A json.RawMessage argument is sent as
+// the JSON it holds (the engine would take it for binary data); other
+// []byte arguments are binary attachments.
+func (c *Conn) Emit(event string, args ...any) error {
+	out := args
+	for i, a := range args {
+		if raw, ok := a.(json.RawMessage); ok {
+			if &out[0] == &args[0] { // copy before the first change: args is the caller's
+				out = append([]any(nil), args...)
+			}
+			out[i] = asJSON(raw)
+		}
+	}
+	// On the socket's task queue, where the engine writes its acks: the
+	// engine's writes are not safe from two goroutines at once.
+	c.s.Enqueue(func() { _ = c.s.Emit(event, out...) })
+	return nil
+}
 
 // Close disconnects the client and closes its connection.
 func (c *Conn) Close() error {

@@ -1,6 +1,7 @@
 package zishang520
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -60,7 +61,7 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 			}
 			reply := func(v any) {
 				if ack != nil {
-					ack([]any{v}, nil)
+					ack([]any{asJSON(v)}, nil)
 				}
 			}
 			sock := s.m.Socket(string(es.Id()))
@@ -88,4 +89,21 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 			return nil
 		})
 	}
+}
+
+// asJSON returns v as encoding/json sees it: maps, slices, strings,
+// json.Numbers. The engine's encoder takes any []byte it finds, a
+// json.RawMessage too, for a binary attachment; an ack is JSON.
+func asJSON(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]string{"error": "internal error"}
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var out any
+	if err := d.Decode(&out); err != nil {
+		return map[string]string{"error": "internal error"}
+	}
+	return out
 }

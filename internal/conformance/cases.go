@@ -340,7 +340,6 @@ func invalidSession(t *testing.T, b Binding) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			eachModeTransport(t, b, func(t *testing.T, mode iosessions.Mode, tr string) {
 				e := newEnv(t, b, envOptions{Mode: mode, Config: tc.cfg})
 				h := tc.setup(t, e)

@@ -36,6 +36,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,18 @@ func (e *ConnectError) Error() string {
 // ErrClosed is the Err of a client closed by Close.
 var ErrClosed = errors.New("sio2: client closed")
 
+// ErrConnectUnanswered is in the error of an EIO=4 Dial whose namespace
+// connect got no answer before ctx ended or the connection did, with the
+// cause. (zishang520 v3.0.2 drops a connect that arrives before it listens
+// to the new session: a race of the server.)
+var ErrConnectUnanswered = errors.New("sio2: the server did not answer the namespace connect")
+
+// ErrPingTimeout is the Err of an EIO=4 client that got no ping for
+// PingInterval+PingTimeout: the server is gone, or dropped the session
+// without a word (zishang520 v3.0.2 never answers the pending GET of a
+// polling session it closes).
+var ErrPingTimeout = errors.New("sio2: ping timeout: no ping from the server")
+
 // Client is one socket.io connection. Its methods are safe for concurrent
 // use.
 type Client struct {
@@ -128,6 +141,7 @@ type Client struct {
 	wmu    sync.Mutex // one websocket write or polling POST at a time
 	wg     sync.WaitGroup
 	events chan Event
+	pinged chan struct{} // EIO=4: a ping arrived
 
 	mu        sync.Mutex
 	nextID    int
@@ -136,6 +150,7 @@ type Client struct {
 	pongs     int // EIO=3: pongs received
 	pings     int // EIO=4: pings received
 	closing   bool          // Close has begun
+	polling   bool          // EIO=4: a GET is out
 	connected chan struct{} // closed at the socket.io connect packet
 	done      chan struct{}
 	err       error
@@ -145,7 +160,8 @@ type Client struct {
 // and returns once the server has sent the socket.io connect packet, in
 // EIO=4 the answer to the client's. An HTTP refusal is a *StatusError, a
 // refused namespace connect a *ConnectError; a connect the server leaves
-// unanswered fails at the end of ctx.
+// unanswered fails at the end of ctx, or of the connection, with
+// ErrConnectUnanswered. Dial does not retry.
 func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
@@ -166,7 +182,7 @@ func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) 
 	}
 	u.Path, u.RawQuery = opts.Path, ""
 	c := &Client{opts: opts, base: *u, acks: make(map[int]chan Ack),
-		events: make(chan Event, 256), connected: make(chan struct{}), done: make(chan struct{}),
+		events: make(chan Event, 256), pinged: make(chan struct{}, 1), connected: make(chan struct{}), done: make(chan struct{}),
 		hc: &http.Client{Transport: &http.Transport{}}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var open string
@@ -187,11 +203,16 @@ func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) 
 	}
 	c.wg.Add(1)
 	go c.read()
-	if c.v4() {
-		err = c.connect(ctx)
-	} else if !opts.NoPing && c.PingInterval > 0 {
+	switch {
+	case c.v4() && c.PingInterval > 0:
+		c.wg.Add(1)
+		go c.watch()
+	case !c.v4() && !opts.NoPing && c.PingInterval > 0:
 		c.wg.Add(1)
 		go c.ping()
+	}
+	if c.v4() {
+		err = c.connect(ctx)
 	}
 	if err == nil {
 		err = c.awaitConnect(ctx)
@@ -243,10 +264,14 @@ func (c *Client) awaitConnect(ctx context.Context) error {
 	case <-c.connected:
 		return nil
 	case <-c.done:
+		var ce *ConnectError
+		if c.v4() && !errors.As(c.err, &ce) {
+			return fmt.Errorf("%w: the connection ended: %w", ErrConnectUnanswered, c.err)
+		}
 		return c.err
 	case <-ctx.Done():
 		if c.v4() {
-			return fmt.Errorf("sio2: the server did not answer the namespace connect: %w", ctx.Err())
+			return fmt.Errorf("%w: %w", ErrConnectUnanswered, ctx.Err())
 		}
 		return ctx.Err()
 	}
@@ -376,7 +401,10 @@ func (c *Client) roundTrip(req *http.Request) (*Response, error) {
 // SendRaw sends engine.io packets as they are ("42[\"e\"]", "2", garbage):
 // one websocket message each, or one polling POST with all of them, framed
 // by Payload.
-func (c *Client) SendRaw(ctx context.Context, packets ...string) error {
+func (c *Client) SendRaw(ctx context.Context, packets ...string) (err error) {
+	if os.Getenv("SIO2_DEBUG") != "" {
+		defer func() { fmt.Fprintf(os.Stderr, "%s %s -> %q %v\n", time.Now().Format("05.000"), c.SID, packets, err) }()
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.ws != nil {
@@ -496,14 +524,15 @@ func (c *Client) Err() error {
 }
 
 // Close ends the connection as a client does (a close packet, then the
-// websocket or the pending GET), and waits for the client's goroutines.
-// It is idempotent.
+// websocket or the pending GET, which an EIO=4 engine is given a second to
+// answer), and waits for the client's goroutines. It is idempotent.
 func (c *Client) Close() error {
 	select {
 	case <-c.done:
 	default:
 		c.mu.Lock()
 		c.closing = true
+		polling := c.polling
 		c.mu.Unlock()
 		if c.ws != nil {
 			c.wmu.Lock()
@@ -512,14 +541,31 @@ func (c *Client) Close() error {
 			c.wmu.Unlock()
 		} else if c.SID != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = c.SendRaw(ctx, string(engineClose))
+			err := c.SendRaw(ctx, string(engineClose))
 			cancel()
+			if err == nil && polling {
+				c.drain()
+			}
 		}
 		c.finish(ErrClosed)
 	}
 	c.wg.Wait()
 	c.hc.CloseIdleConnections()
 	return nil
+}
+
+// drain waits up to a second for the read loop to end on its own after
+// the close packet of an EIO=4 polling client with a GET out: the engine
+// answers the GET (a noop packet), and the loop sends no other. Aborting
+// that GET instead trips a data race inside zishang520 v3.0.2
+// (HttpContext.Cleanup) under the race detector.
+func (c *Client) drain() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
 }
 
 // finish ends the client with err, once.
@@ -556,13 +602,23 @@ func (c *Client) read() {
 				pkts = []string{string(msg)} // binary frames: not supported, dropped
 			}
 		} else {
+			if c.v4() && !c.startPoll() {
+				c.finish(ErrClosed)
+				return
+			}
 			pkts, _, err = c.poll(c.ctx)
 			for try := 0; try < 100 && c.early(err); try++ {
 				time.Sleep(10 * time.Millisecond)
 				pkts, _, err = c.poll(c.ctx)
 			}
+			c.mu.Lock()
+			c.polling = false
+			c.mu.Unlock()
 		}
 		if err != nil {
+			if os.Getenv("SIO2_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "%s %s read: %v\n", time.Now().Format("05.000"), c.SID, err)
+			}
 			c.finish(err)
 			return
 		}
@@ -575,6 +631,31 @@ func (c *Client) read() {
 		default:
 		}
 	}
+}
+
+// repoll is the pause of an EIO=4 polling client before each GET.
+// zishang520 v3.0.2 clears its slot of the pending GET a second time just
+// after it writes a GET's answer (HttpContext.Write runs the cleanup that
+// DoWrite already ran); a GET that arrives before that is forgotten, the
+// engine's next write to it fails ("polling write error") and the session
+// closes, without answering the GET. Browsers are rarely that fast; the
+// pause keeps the client from racing the server.
+const repoll = 5 * time.Millisecond
+
+// startPoll pauses before an EIO=4 GET (see repoll) and reports whether
+// to send it: not once Close has begun, so that the close packet finds
+// either a GET the engine holds, which it answers, or none.
+func (c *Client) startPoll() bool {
+	t := time.NewTimer(repoll)
+	defer t.Stop()
+	select {
+	case <-c.ctx.Done():
+	case <-t.C:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.polling = !c.closing
+	return c.polling
 }
 
 // early reports whether err is the Go engine's answer to a poll that came
@@ -606,8 +687,31 @@ func (c *Client) ping() {
 	}
 }
 
+// watch ends the client when the server's pings stop (EIO=4), as
+// socket.io-client does: after PingInterval+PingTimeout without one.
+func (c *Client) watch() {
+	defer c.wg.Done()
+	d := c.PingInterval + c.PingTimeout
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.pinged:
+			t.Reset(d)
+		case <-t.C:
+			c.finish(ErrPingTimeout)
+			return
+		}
+	}
+}
+
 // handle dispatches one engine.io packet.
 func (c *Client) handle(s string) {
+	if os.Getenv("SIO2_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "%s %s <- %q\n", time.Now().Format("05.000"), c.SID, s)
+	}
 	if s == "" {
 		return
 	}
@@ -615,7 +719,7 @@ func (c *Client) handle(s string) {
 	case engineClose:
 		c.finish(io.EOF)
 	case enginePing:
-		c.pinged(s[1:])
+		c.onPing(s[1:])
 	case enginePong:
 		c.mu.Lock()
 		c.pongs++
@@ -629,15 +733,19 @@ func (c *Client) handle(s string) {
 	}
 }
 
-// pinged answers a ping of the server with a pong of the same data, in
+// onPing answers a ping of the server with a pong of the same data, in
 // EIO=4 and unless NoPing. (An EIO=3 server does not ping.)
-func (c *Client) pinged(data string) {
+func (c *Client) onPing(data string) {
 	if !c.v4() {
 		return
 	}
 	c.mu.Lock()
 	c.pings++
 	c.mu.Unlock()
+	select {
+	case c.pinged <- struct{}{}:
+	default:
+	}
 	if !c.opts.NoPing {
 		_ = c.SendRaw(c.ctx, string(enginePong)+data)
 	}
