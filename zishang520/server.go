@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -51,9 +52,15 @@ import (
 // DefaultMaxMessageBytes is the default of Options.MaxMessageBytes: 1 MB.
 const DefaultMaxMessageBytes = 1 << 20
 
+// DefaultConnectTimeout is how long an engine connection may go without
+// a namespace connect before the binding closes it, unless
+// Options.Server sets ConnectTimeout: 3 s (the engine's default is 45 s).
+const DefaultConnectTimeout = 3 * time.Second
+
 // Options configure the binding. A nil *Options means the defaults.
 type Options struct {
-	// Server are the engine's options (ping interval, transports…). The
+	// Server are the engine's options (ping interval, transports…). Its
+	// ConnectTimeout defaults to DefaultConnectTimeout. The
 	// binding overrides MaxHttpBufferSize with MaxMessageBytes, turns
 	// the engine's CORS and client serving off (it sends CORS headers to
 	// the Manager's AllowedOrigins itself).
@@ -96,6 +103,12 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	so := socket.DefaultServerOptions()
 	if o.Server != nil {
 		so.Assign(o.Server) // a copy: the caller's options stay theirs
+	}
+	if o.Server == nil || o.Server.GetRawConnectTimeout() == nil {
+		// The engine now and then loses a namespace connect that arrives
+		// right after its open packet; closing such a connection soon
+		// lets socket.io-client reconnect, instead of waiting 45 s.
+		so.SetConnectTimeout(DefaultConnectTimeout)
 	}
 	so.SetMaxHttpBufferSize(o.MaxMessageBytes)
 	so.SetServeClient(false)

@@ -100,7 +100,8 @@ async function main() {
       }
     };
     // expectStatus waits for #status to read want, retrying an unanswered
-    // v4 connect once (see CONNECT_RETRY) by reloading the page.
+    // v4 connect (see CONNECT_RETRY) by reloading the page, up to three
+    // times a run.
     let retries = 0;
     const expectStatus = async (want) => {
       step = `expect #status = ${JSON.stringify(want)}`;
@@ -109,7 +110,7 @@ async function main() {
         const got = await page.$eval('#status', (el) => el.textContent.trim()).catch(() => '(missing)');
         if (got === want) return;
         const w = sockets[sockets.length - 1];
-        if (args.engine === 'v4' && retries === 0 && w && w.connectAt && !w.answered && Date.now() - w.connectAt > CONNECT_RETRY) {
+        if (args.engine === 'v4' && retries < 3 && w && w.connectAt && !w.answered && Date.now() - w.connectAt > CONNECT_RETRY) {
           retries++;
           console.log(`retry ws#${w.n}: no answer to the namespace connect within ${CONNECT_RETRY} ms (#status ${JSON.stringify(got)}); reloading the page`);
           await page.reload({ waitUntil: 'load' });
