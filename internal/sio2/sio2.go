@@ -23,7 +23,10 @@
 // sends "40", with Options.Auth as a JSON payload if set, and the server
 // answers "40{"sid":…}" or refuses with "44{"message":…}" (a
 // *ConnectError). Polling payloads are packets separated by the record
-// separator \x1e (see EncodeText4).
+// separator \x1e (see EncodeText4). The client gives up on a server whose
+// pings stop (ErrPingTimeout). Two habits keep a polling client from
+// racing zishang520 v3.0.2: it pauses before each GET (see repoll), and
+// Close lets the engine answer the GET that is out (see drain).
 package sio2
 
 import (
@@ -36,7 +39,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,8 +149,8 @@ type Client struct {
 	nextID    int
 	acks      map[int]chan Ack
 	seq       uint64
-	pongs     int // EIO=3: pongs received
-	pings     int // EIO=4: pings received
+	pongs     int           // EIO=3: pongs received
+	pings     int           // EIO=4: pings received
 	closing   bool          // Close has begun
 	polling   bool          // EIO=4: a GET is out
 	connected chan struct{} // closed at the socket.io connect packet
@@ -401,10 +403,7 @@ func (c *Client) roundTrip(req *http.Request) (*Response, error) {
 // SendRaw sends engine.io packets as they are ("42[\"e\"]", "2", garbage):
 // one websocket message each, or one polling POST with all of them, framed
 // by Payload.
-func (c *Client) SendRaw(ctx context.Context, packets ...string) (err error) {
-	if os.Getenv("SIO2_DEBUG") != "" {
-		defer func() { fmt.Fprintf(os.Stderr, "%s %s -> %q %v\n", time.Now().Format("05.000"), c.SID, packets, err) }()
-	}
+func (c *Client) SendRaw(ctx context.Context, packets ...string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.ws != nil {
@@ -616,9 +615,6 @@ func (c *Client) read() {
 			c.mu.Unlock()
 		}
 		if err != nil {
-			if os.Getenv("SIO2_DEBUG") != "" {
-				fmt.Fprintf(os.Stderr, "%s %s read: %v\n", time.Now().Format("05.000"), c.SID, err)
-			}
 			c.finish(err)
 			return
 		}
@@ -709,9 +705,6 @@ func (c *Client) watch() {
 
 // handle dispatches one engine.io packet.
 func (c *Client) handle(s string) {
-	if os.Getenv("SIO2_DEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "%s %s <- %q\n", time.Now().Format("05.000"), c.SID, s)
-	}
 	if s == "" {
 		return
 	}

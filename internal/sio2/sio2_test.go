@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -436,9 +435,6 @@ func newServer4(t *testing.T, o server4Options) *server4 {
 	}
 	io := socket.NewServer(nil, so)
 	h := io.ServeHandler(so)
-	if os.Getenv("SIO2_DEBUG") != "" {
-		hookEngine(io)
-	}
 	if o.middleware != nil {
 		io.Use(o.middleware)
 	}
