@@ -35,7 +35,7 @@ func DialSIO2(eio int, retries func()) func(ctx context.Context, url string, o D
 				go forward(c, o.OnEvent)
 				return sio2Client{c}, nil
 			}
-			if eio != 4 || !errors.Is(err, context.DeadlineExceeded) || attempt == 2 || ctx.Err() != nil {
+			if eio != 4 || !errors.Is(err, sio2.ErrConnectUnanswered) || attempt == 2 || ctx.Err() != nil {
 				return nil, err
 			}
 			if retries != nil {
