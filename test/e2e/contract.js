@@ -219,7 +219,14 @@ class Client {
   attach(s) {
     this.socket = s;
     for (const ev of RECORDED) {
-      s.on(ev, (data) => { if (this.socket === s) this.record(ev, data); });
+      s.on(ev, (data) => {
+        if (this.socket !== s) return;
+        if (this.earlyPoll400(ev, data)) {
+          this.retryNow('its first poll got 400 (go-socket.io v1.7.0 registers a polling session only after answering its handshake)');
+          return;
+        }
+        this.record(ev, data);
+      });
     }
     s.io.on('open', () => { if (this.socket === s) this.openedOn = this.transport(); });
   }
@@ -257,6 +264,28 @@ class Client {
       this.attach(this.make());
       if (!this.opening) this.socket.open();
     }, CONNECT_RETRY);
+  }
+
+  // earlyPoll400: with socket.io-client 2.x over polling, a poll that
+  // races go-socket.io's registration of the new session gets 400
+  // ("invalid sid") before the socket ever connected: a known trait of the
+  // engine, retried once like an unanswered v4 connect.
+  earlyPoll400(ev, data) {
+    if (CLIENT !== 2 || this.retried || this.closed || (ev !== 'error' && ev !== 'connect_error')) return false;
+    const msg = String((data && data.message) || data);
+    const status = data && data.description; // 2.x: the XHR's status
+    return /xhr poll error/.test(msg) && status === 400 &&
+      !this.events.some((e) => ['connect', 'welcome', 'sinvalid'].includes(e.name));
+  }
+
+  retryNow(why) {
+    this.retried = true;
+    connects.retried.push(this.name);
+    console.log(`retry ${this.name}: ${why}; connecting again`);
+    const s = this.socket;
+    this.attach(this.make());
+    s.close();
+    if (!this.opening) this.socket.open();
   }
 
   // waitFor resolves with the first recorded event (past or future) whose
