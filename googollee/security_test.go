@@ -17,25 +17,6 @@ import (
 	"github.com/iosessions/iosessions/internal/sio2"
 )
 
-// tamper changes one character in the middle of a cookie value.
-func tamper(v string) string {
-	b := []byte(v)
-	i := len(b) / 2
-	if b[i] == 'A' {
-		b[i] = 'B'
-	} else {
-		b[i] = 'A'
-	}
-	return string(b)
-}
-
-// shim fetches e's client shim with cookie and accept, and returns its
-// body and header.
-func (e *env) shim(t *testing.T, cookie *http.Cookie, accept string) (string, http.Header) {
-	t.Helper()
-	return getShim(t, e.http, e.URL, cookie, accept)
-}
-
 // TestEngineSessionIDsRandom: the engine's own ids are 1, 2, 3…; the
 // binding's are long and random.
 func TestEngineSessionIDsRandom(t *testing.T) {

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,14 +57,9 @@ type env struct {
 	store *iosessions.MemoryStore
 	http  *http.Client
 
-	connects atomic.Int32 // sconnection calls
-	incrs    atomic.Int32 // incr handler calls
-	users    chan string  // the user each sconnection call saw
-
-	mu       sync.Mutex
-	invalids []error // what the sinvalid handler got
-	errs     []error // what Config.ErrorHandler got
-	closes   int     // disconnect handler calls
+	mu     sync.Mutex
+	errs   []error // what Config.ErrorHandler got
+	closes int     // disconnect handler calls
 }
 
 type envOptions struct {
@@ -77,14 +71,15 @@ type envOptions struct {
 	Setup func(e *env)
 }
 
-// newEnv starts a server. Its default handlers: sconnection records the
-// user and emits "welcome" with it; sinvalid records the error; smessage
+// newEnv starts a server for the engine-specific tests (the behaviour
+// cases are in internal/conformance). Its default handlers: sconnection
+// emits "welcome" with the user; smessage
 // "incr" adds one to "count" and acks it, "whoami" acks the user and
 // count; event "echo" acks its argument. Everything stops at the end of
 // the test.
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{store: iosessions.NewMemoryStore(hashKey, blockKey), users: make(chan string, 64)}
+	e := &env{store: iosessions.NewMemoryStore(hashKey, blockKey)}
 	cfg := iosessions.Config{Mode: o.Mode, ErrorHandler: func(err error) {
 		e.mu.Lock()
 		e.errs = append(e.errs, err)
@@ -103,18 +98,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.m, e.srv = m, srv
 	m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
-		e.connects.Add(1)
 		u, _ := sess.Values["user"].(string)
-		select {
-		case e.users <- u:
-		default: // a test that does not read them
-		}
 		_ = s.Emit("welcome", u)
-	})
-	m.OnInvalid(func(s *iosessions.Socket, err error) {
-		e.mu.Lock()
-		e.invalids = append(e.invalids, err)
-		e.mu.Unlock()
 	})
 	m.OnDisconnect(func(*iosessions.Socket, string) {
 		e.mu.Lock()
@@ -122,7 +107,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.mu.Unlock()
 	})
 	googollee.OnMessage(srv, "incr", func(_ *iosessions.Socket, sess *iosessions.Session, _ json.RawMessage) (int, error) {
-		e.incrs.Add(1)
 		n, _ := sess.Values["count"].(int)
 		sess.Values["count"] = n + 1
 		return n + 1, nil
@@ -215,30 +199,6 @@ func sessionCookie(resp *http.Response) *http.Cookie {
 	return nil
 }
 
-// getShim fetches the client shim from base with cookie and accept (both
-// optional), fails the test unless it is a 200, and returns its body and
-// header.
-func getShim(t *testing.T, hc *http.Client, base string, cookie *http.Cookie, accept string) (string, http.Header) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/socket.io/socket.io-sessions.js", nil)
-	if cookie != nil {
-		req.AddCookie(cookie)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("shim: %s %.80q", resp.Status, b)
-	}
-	return string(b), resp.Header
-}
-
 // post sends an empty POST to path with cookie and returns the status.
 func (e *env) post(t *testing.T, path string, cookie *http.Cookie) int {
 	t.Helper()
@@ -265,26 +225,6 @@ func (e *env) dial(t *testing.T, tr sio2.Transport, h http.Header, q url.Values)
 	return c
 }
 
-// stored returns the values the store holds for the session cookie, or
-// nil when it holds none.
-func (e *env) stored(t *testing.T, cookie *http.Cookie) map[any]any {
-	t.Helper()
-	sess, err := e.store.Load(context.Background(), "session", cookie.Value)
-	if errors.Is(err, iosessions.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sess.Values
-}
-
-func (e *env) invalidErrs() []error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]error(nil), e.invalids...)
-}
-
 func (e *env) reported() []error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -295,18 +235,6 @@ func (e *env) disconnects() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.closes
-}
-
-// nextUser returns the user of the next sconnection call.
-func (e *env) nextUser(t *testing.T) string {
-	t.Helper()
-	select {
-	case u := <-e.users:
-		return u
-	case <-time.After(10 * time.Second):
-		t.Fatal("no sconnection call")
-		return ""
-	}
 }
 
 func withCookie(c *http.Cookie) http.Header {
@@ -370,14 +298,6 @@ func waitClosed(t *testing.T, c *sio2.Client, deadline time.Time) {
 	default:
 		t.Fatalf("connection still open %v after the deadline", time.Since(deadline))
 	}
-}
-
-// transportName names the websocket subtests after what they prove.
-func transportName(tr sio2.Transport) string {
-	if tr == sio2.WebSocket {
-		return "websocket-upgrade-through-Middleware"
-	}
-	return string(tr)
 }
 
 // TestNewServerOptions: bad options are errors, never panics.
