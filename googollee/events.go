@@ -15,15 +15,7 @@ import (
 // acked {"error": "no session"} and nothing is written. Events of one
 // socket run one at a time, in order, on the engine's read goroutine.
 func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket, sess *iosessions.Session, in In) (Out, error)) {
-	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
-		var out Out
-		err := sock.Do(sock.Context(), func(sess *iosessions.Session) error {
-			var err error
-			out, err = h(sock, sess, in)
-			return err
-		})
-		return out, err
-	})
+	on(s, event, iosessions.Message(h))
 }
 
 // OnEvent registers h for event on the root namespace, without a
@@ -31,9 +23,7 @@ func OnMessage[In, Out any](s *Server, event string, h func(s *iosessions.Socket
 // OnMessage. A panic in h is recovered, reported and acked
 // {"error": "internal error"}.
 func OnEvent[In, Out any](s *Server, event string, h func(s *iosessions.Socket, in In) (Out, error)) {
-	on(s, event, func(sock *iosessions.Socket, in In) (Out, error) {
-		return iosessions.Call(s.m, event, func() (Out, error) { return h(sock, in) })
-	})
+	on(s, event, iosessions.Event(s.m, event, h))
 }
 
 // on registers h for event on the root namespace, with the socket of the

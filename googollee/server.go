@@ -39,7 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -193,14 +192,7 @@ func (s *Server) Close() error {
 // request from a foreign origin gets 403, a JSONP poll 400, any request
 // after Close 503. It does not wrap w.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			s.m.ReportError(&iosessions.PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
-		}
-	}()
+	defer s.m.RecoverEngine()
 	q := r.URL.Query()
 	switch {
 	case q.Has("j"):

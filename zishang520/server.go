@@ -40,7 +40,6 @@ package zishang520
 import (
 	"errors"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -132,14 +131,7 @@ func (s *Server) Engine() *socket.Server { return s.io }
 // request from a foreign origin gets 403, any request after Close 503. It
 // does not wrap w.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			s.m.ReportError(&iosessions.PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
-		}
-	}()
+	defer s.m.RecoverEngine()
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
