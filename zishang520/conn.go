@@ -60,14 +60,12 @@ func (c *Conn) Request() *http.Request { return c.req }
 // the JSON it holds (the engine would take it for binary data); other
 // []byte arguments are binary attachments.
 func (c *Conn) Emit(event string, args ...any) error {
-	out := args
+	out := make([]any, len(args)) // args may be the caller's slice
 	for i, a := range args {
 		if raw, ok := a.(json.RawMessage); ok {
-			if &out[0] == &args[0] { // copy before the first change: args is the caller's
-				out = append([]any(nil), args...)
-			}
-			out[i] = asJSON(raw)
+			a = asJSON(raw)
 		}
+		out[i] = a
 	}
 	// On the socket's task queue, where the engine writes its acks: the
 	// engine's writes are not safe from two goroutines at once.

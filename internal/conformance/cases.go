@@ -615,12 +615,7 @@ func relogin(t *testing.T, b Binding) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(old)
 		resp, _ := e.do(t, req)
-		var fresh *http.Cookie
-		for _, ck := range resp.Cookies() {
-			if ck.Name == "session" && ck.Value != "" {
-				fresh = ck
-			}
-		}
+		fresh := sessionCookie(resp)
 		if fresh == nil || fresh.Value == old.Value {
 			t.Fatalf("re-login: %s, cookie %v: want a new session", resp.Status, fresh)
 		}

@@ -218,12 +218,20 @@ func (e *env) loginAs(t *testing.T, user string, extra ...string) *http.Cookie {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	c := sessionCookie(resp)
+	if c == nil {
+		t.Fatalf("login: %s, no session cookie", resp.Status)
+	}
+	return c
+}
+
+// sessionCookie returns the non-empty "session" cookie resp sets, or nil.
+func sessionCookie(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
 		if c.Name == "session" && c.Value != "" {
 			return c
 		}
 	}
-	t.Fatalf("login: %s, no session cookie", resp.Status)
 	return nil
 }
 

@@ -84,12 +84,7 @@ func routers(t *testing.T, b Binding) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			var cookie *http.Cookie
-			for _, c := range res.Cookies() {
-				if c.Name == "session" && c.Value != "" {
-					cookie = c
-				}
-			}
+			cookie := sessionCookie(res)
 			if cookie == nil {
 				t.Fatalf("login set no session cookie (status %d)", res.StatusCode)
 			}
