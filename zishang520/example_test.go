@@ -10,11 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
-	client "github.com/zishang520/socket.io/clients/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
-
 	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/internal/sio2"
 	"github.com/iosessions/iosessions/zishang520"
 )
 
@@ -58,35 +55,36 @@ func ExampleNewServer() {
 		ts.Close()
 	}()
 
-	// A client (the engine's own Go client): log in over HTTP, then
-	// connect with the cookie.
+	// A client (the suite's wire-protocol client, speaking what
+	// socket.io-client 4.x speaks): log in over HTTP, then connect with
+	// the cookie.
 	res, err := http.PostForm(ts.URL+"/login", url.Values{"user": {"alice"}})
 	if err != nil {
 		log.Fatal(err)
 	}
 	res.Body.Close()
-	opts := client.DefaultOptions()
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetExtraHeaders(http.Header{"Cookie": {res.Cookies()[0].String()}})
-	opts.SetReconnection(false)
-	opts.SetAutoConnect(false) // listen first
-	c, err := client.Connect(ts.URL, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sio2.Dial(ctx, ts.URL, sio2.Options{EIO: 4, Header: http.Header{"Cookie": {res.Cookies()[0].String()}}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Disconnect()
+	defer c.Close()
 
-	welcome := make(chan any, 1)
-	_ = c.On("welcome", func(args ...any) { welcome <- args[0] })
-	c.Connect()
-	fmt.Println("welcome", <-welcome)
+	welcome, err := c.Expect(ctx, "welcome")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("welcome", string(welcome.Args[0]))
 	for range 2 {
-		acked := make(chan any, 1)
-		c.EmitWithAck("incr", 5)(func(args []any, err error) { acked <- args[0] })
-		fmt.Println("incr acked", <-acked)
+		ack, err := c.Call(ctx, "incr", 5)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("incr acked", string(ack[0]))
 	}
 	// Output:
-	// welcome alice
+	// welcome "alice"
 	// incr acked 5
 	// incr acked 10
 }
