@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -72,6 +73,11 @@ type Options struct {
 	// io(url, {auth: …}) sends it: where the shim's token travels. Nil
 	// sends a connect without payload ("40").
 	Auth map[string]any
+
+	// NetDial, if set, dials the client's TCP connections (the websocket,
+	// the polling requests) instead of a net.Dialer: a test can keep them
+	// to break them (an abrupt reset, a stalled peer).
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Event is an event the server emitted.
@@ -185,7 +191,7 @@ func Dial(ctx context.Context, serverURL string, opts Options) (*Client, error) 
 	u.Path, u.RawQuery = opts.Path, ""
 	c := &Client{opts: opts, base: *u, acks: make(map[int]chan Ack),
 		events: make(chan Event, 256), pinged: make(chan struct{}, 1), connected: make(chan struct{}), done: make(chan struct{}),
-		hc: &http.Client{Transport: &http.Transport{}}}
+		hc: &http.Client{Transport: &http.Transport{DialContext: opts.NetDial}}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var open string
 	if opts.Transport == WebSocket {
@@ -305,7 +311,9 @@ func (c *Client) URL(t Transport) string {
 func (c *Client) Header() http.Header { return c.header }
 
 func (c *Client) dialWebSocket(ctx context.Context) (string, error) {
-	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, c.URL(WebSocket), c.opts.Header)
+	d := *websocket.DefaultDialer
+	d.NetDialContext = c.opts.NetDial
+	ws, resp, err := d.DialContext(ctx, c.URL(WebSocket), c.opts.Header)
 	if err != nil {
 		if resp != nil {
 			b, _ := io.ReadAll(resp.Body)
