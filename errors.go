@@ -57,6 +57,11 @@ var (
 	// sockets; reading works with any store.
 	ErrClientSideStore = errors.New("iosessions: store keeps sessions in the cookie; a socket cannot save it")
 
+	// ErrUnsaved is what Config.ErrorHandler receives, wrapping the
+	// store's error, when the changes of a socket that disconnected could
+	// not be saved, retries included.
+	ErrUnsaved = errors.New("iosessions: changes not saved")
+
 	// ErrConfig wraps every invalid Config field reported by New.
 	ErrConfig = errors.New("iosessions: invalid config")
 )

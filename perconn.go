@@ -45,6 +45,26 @@ func (s *Socket) flush(ctx context.Context) error {
 	return nil
 }
 
+// flushRetry flushes, and retries a flush that failed because the store
+// was unavailable, with backoff, for Config.SaveRetry (a last attempt
+// right away once Shutdown began). It returns the last error.
+func (s *Socket) flushRetry() error {
+	deadline := time.Now().Add(s.m.cfg.SaveRetry)
+	wait := 50 * time.Millisecond
+	for {
+		err := s.flush(context.Background())
+		if !errors.Is(err, ErrStoreUnavailable) || !time.Now().Add(wait).Before(deadline) {
+			return err
+		}
+		select {
+		case <-s.m.stop:
+			return s.flush(context.Background())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
 // saveLocked writes the changes of s.sess; s.mu is held.
 func (s *Socket) saveLocked(ctx context.Context) error {
 	if s.sess == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -11,10 +12,15 @@ import (
 // handler, and saves the changes (one store update, none when nothing
 // changed) before the binding sends the ack. Events of one session are
 // serialized in this process by a lock keyed by session, so two tabs never
-// lose each other's writes.
+// lose each other's writes. With a store that is a Locker (Redis), the
+// session's lock in the store is held too, so that events of one session
+// on different nodes are serialized as well.
 
 func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) error {
-	unlock := s.m.locks.lock(s.ref)
+	held, unlock, err := s.m.lockSession(ctx, s.ref)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	sess, err := s.m.load(ctx, s.key)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
@@ -28,26 +34,45 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if err != nil {
 		return err
 	}
-	t.save = func(context.Context) error { return s.commit(t) }
+	t.save = func(context.Context) error { return s.commit(held, t) }
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(t) }); err != nil {
 		return err // nothing is saved after a panic
 	}
-	if err := s.commit(t); err != nil {
+	if err := s.commit(held, t); err != nil {
 		return err
 	}
 	return ferr
 }
 
-// commit saves what changed in t since it was loaded or last saved.
-func (s *Socket) commit(t *Session) error {
+// lockSession takes the session's lock in this process and, if the store
+// is a Locker, in the store, within Config.StoreTimeout. held is the
+// store's context for the writes made under the lock; it is never
+// cancelled, so a client that leaves mid-save does not cancel the save.
+func (m *Manager) lockSession(ctx context.Context, ref string) (held context.Context, unlock func(), err error) {
+	unlockLocal := m.locks.lock(ref)
+	l, ok := m.store.(Locker)
+	if !ok || strings.HasPrefix(ref, "key:") {
+		return context.Background(), unlockLocal, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	held, unlockStore, err := l.Lock(lctx, m.cfg.Name, ref)
+	if err != nil {
+		unlockLocal()
+		return nil, nil, m.storeErr(lctx, err)
+	}
+	return context.WithoutCancel(held), func() { unlockStore(); unlockLocal() }, nil
+}
+
+// commit saves what changed in t since it was loaded or last saved, with
+// held, the context of the session's lock.
+func (s *Socket) commit(held context.Context, t *Session) error {
 	c, err := t.diff()
 	if err != nil || c.empty() {
 		return err
 	}
-	// Not the socket's context: a client that leaves mid-save does not
-	// cancel it.
-	err = s.m.update(context.Background(), t.Session, s.key, c)
+	err = s.m.update(held, t.Session, s.key, c)
 	if errors.Is(err, ErrNotFound) {
 		s.end(ErrEnded)
 		return errGone

@@ -89,6 +89,20 @@ func (r *registry) session(ref string) []*Socket {
 	return out
 }
 
+// refs returns the sessions that have live sockets.
+func (r *registry) refs() []string {
+	var out []string
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for ref := range sh.bySess {
+			out = append(out, ref)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 func (r *registry) all() []*Socket {
 	var out []*Socket
 	for i := range r.shards {

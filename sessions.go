@@ -67,6 +67,18 @@ type Config struct {
 	// no periodic flush.
 	FlushInterval time.Duration
 
+	// CheckInterval is how often the Manager asks a store that implements
+	// Checker (Redis) whether the sessions of its live sockets still
+	// exist, so that a session that expired in the store ends its sockets
+	// (sinvalid, ErrEnded) within about this long. Default 1 s.
+	CheckInterval time.Duration
+
+	// SaveRetry is how long a save at disconnect that failed because the
+	// store was unavailable is retried, with backoff, before the changes
+	// are reported lost to ErrorHandler (an error matching ErrUnsaved).
+	// Default 10 s.
+	SaveRetry time.Duration
+
 	// CloseInvalid closes a socket right after sinvalid at connect. By
 	// default it stays connected, without a session. Sockets whose session
 	// ends (logout, expiry) are always closed.
@@ -150,7 +162,8 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	if cfg.Mode != PerConnection && cfg.Mode != PerMessage {
 		return nil, fmt.Errorf("%w: unknown Mode %d", ErrConfig, int(cfg.Mode))
 	}
-	if cfg.StoreTimeout < 0 || cfg.FlushInterval < 0 || cfg.TokenTTL < 0 || cfg.CloseGrace < 0 {
+	if cfg.StoreTimeout < 0 || cfg.FlushInterval < 0 || cfg.TokenTTL < 0 || cfg.CloseGrace < 0 ||
+		cfg.CheckInterval < 0 || cfg.SaveRetry < 0 {
 		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if cfg.StoreTimeout == 0 {
@@ -158,6 +171,12 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = 2 * time.Minute
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.SaveRetry == 0 {
+		cfg.SaveRetry = 10 * time.Second
 	}
 	if cfg.CloseGrace == 0 {
 		cfg.CloseGrace = 200 * time.Millisecond
@@ -194,6 +213,9 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	m.locks.init()
 	if n, ok := m.store.(Notifier); ok {
 		n.NotifyEnd(m.sessionEnded)
+	}
+	if c, ok := m.store.(Checker); ok {
+		m.goTracked(func() { m.checker(c, cfg.CheckInterval) })
 	}
 	if cfg.Mode == PerConnection && cfg.FlushInterval > 0 {
 		m.goTracked(func() { m.flusher(cfg.FlushInterval) })

@@ -136,10 +136,16 @@ func (s *Socket) Open() {
 	}
 	close(s.loaded) // Err may be called from the sconnection handler
 	if m.cfg.Mode == PerMessage {
-		unlock := m.locks.lock(s.ref)
-		t.save = func(context.Context) error { return s.commit(t) }
+		held, unlock, err := m.lockSession(s.ctx, s.ref)
+		if err != nil { // the sconnection handler cannot save: do not run it
+			s.err = err
+			close(s.ready)
+			s.tell(err)
+			return
+		}
+		t.save = func(context.Context) error { return s.commit(held, t) }
 		if s.connected(t) == nil { // nothing is saved after a panic
-			if err := s.commit(t); err != nil {
+			if err := s.commit(held, t); err != nil {
 				m.ReportError(err)
 			}
 		}
@@ -227,8 +233,8 @@ func (s *Socket) Closed(reason string) {
 		if s.room != "" {
 			_ = s.conn.Leave(s.room)
 		}
-		if err := s.flush(context.Background()); err != nil {
-			m.ReportError(fmt.Errorf("iosessions: save at disconnect: %w", err))
+		if err := s.flushRetry(); err != nil {
+			m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))
 		}
 		s.cancel()
 		if h := m.onClose; h != nil {

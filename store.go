@@ -20,7 +20,8 @@ import (
 // session through the store's New method, with a request that carries only
 // the session cookie and a context with Config.StoreTimeout. Stores may
 // also implement the optional interfaces below, which the Manager finds by
-// type assertion; MemoryStore implements all three.
+// type assertion; MemoryStore implements Loader, Updater and Notifier, and
+// the iosessions/iosredis store all five.
 
 // A Loader loads a session by its key (the cookie value) and says why it
 // cannot: ErrBadKey when the key does not decode, ErrNotFound when the
@@ -43,6 +44,28 @@ type Updater interface {
 // Manager can tell their sockets. f must not block for long.
 type Notifier interface {
 	NotifyEnd(f func(id string))
+}
+
+// A Locker serializes the events of one session across processes, for
+// PerMessage mode, so that two nodes never both act on the same version of
+// a session: the Manager holds the session's lock from before it loads the
+// session until its changes are saved. Lock waits for the lock until ctx
+// ends. The held context it returns carries what the store needs to fence
+// writes (its deadline does not count: the Manager gives every later call
+// its own); the Manager passes it, or a context derived from it, to the
+// Update of that event, and the store must refuse the write, rather than
+// lose another holder's update, when the lock was lost meanwhile (it
+// expired). unlock must not block for long.
+type Locker interface {
+	Lock(ctx context.Context, name, id string) (held context.Context, unlock func(), err error)
+}
+
+// A Checker says which of the sessions ids still exist, in one call. A
+// store whose sessions expire without telling anyone (Redis) implements
+// it: the Manager asks it about the sessions of its live sockets every
+// Config.CheckInterval and ends those that are gone.
+type Checker interface {
+	Exist(ctx context.Context, name string, ids []string) ([]bool, error)
 }
 
 var (
