@@ -16,10 +16,13 @@ import (
 // closed.
 
 // Broadcaster is the engine's room broadcast. A binding gives it to the
-// Manager with SetBroadcaster when it is made.
+// Manager with SetBroadcaster when it is made. It reaches the sockets of
+// this process only: on many nodes, each node hears of an ended session
+// from the store (Notifier, Checker) and tells its own sockets.
 type Broadcaster interface {
-	// Broadcast emits event with args to every socket in room. It must not
-	// block for long.
+	// Broadcast emits event with args to every socket of this process in
+	// room, even when the engine has a cluster adapter. It must not block
+	// for long.
 	Broadcast(room, event string, args ...any) error
 }
 

@@ -232,9 +232,13 @@ func first[T any](args []any) (T, bool) {
 	return v, ok
 }
 
-// broadcaster is the engine's room broadcast on the root namespace.
+// broadcaster is the engine's room broadcast on the root namespace, to
+// this node's sockets.
 type broadcaster struct{ io *socket.Server }
 
 func (b broadcaster) Broadcast(room, event string, args ...any) error {
-	return b.io.To(socket.Room(room)).Emit(event, args...)
+	// Local: with a Redis adapter every node tells its own sockets, when
+	// it hears of the end through the store; a cluster-wide broadcast
+	// would tell each socket twice.
+	return b.io.Local().To(socket.Room(room)).Emit(event, args...)
 }

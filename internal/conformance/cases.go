@@ -40,6 +40,7 @@ func Run(t *testing.T, b Binding) {
 		{"Relogin", relogin},
 		{"PanicContained", panicContained},
 		{"Routers", routers},
+		{"Nodes", nodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,9 @@ type env struct {
 	srv   Server
 	mem   *iosessions.MemoryStore
 	store *switchStore
-	http  *http.Client
+	// backend is the Manager's store: store, or envOptions.Store.
+	backend sessions.Store
+	http    *http.Client
 
 	connects atomic.Int32 // sconnection calls
 	incrs    atomic.Int32 // incr handler calls
@@ -53,7 +56,9 @@ type env struct {
 }
 
 type envOptions struct {
-	Mode   iosessions.Mode
+	Mode iosessions.Mode
+	// Store replaces the switchable MemoryStore (it must be a Loader).
+	Store  sessions.Store
 	Config func(*iosessions.Config)
 	// Setup registers handlers before the server serves; it runs after
 	// the defaults, so it may replace them.
@@ -69,6 +74,10 @@ func newEnv(t *testing.T, b Binding, o envOptions) *env {
 	t.Helper()
 	mem := iosessions.NewMemoryStore(hashKey, blockKey)
 	e := &env{b: b, mem: mem, store: &switchStore{MemoryStore: mem}, users: make(chan string, 64)}
+	e.backend = e.store
+	if o.Store != nil {
+		e.backend = o.Store
+	}
 	cfg := iosessions.Config{Mode: o.Mode, ErrorHandler: func(err error) {
 		e.mu.Lock()
 		e.errs = append(e.errs, err)
@@ -77,7 +86,7 @@ func newEnv(t *testing.T, b Binding, o envOptions) *env {
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
-	m, err := iosessions.New(e.store, cfg)
+	m, err := iosessions.New(e.backend, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +186,8 @@ func (e *env) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.Values["user"] = r.PostFormValue("user")
 	sess.Values["count"] = 0
-	if r.PostFormValue("maxage") == "1" {
-		sess.Options.MaxAge = 1
+	if n, _ := strconv.Atoi(r.PostFormValue("maxage")); n > 0 {
+		sess.Options.MaxAge = n
 	}
 	if err := sess.Save(r, w); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -187,7 +196,7 @@ func (e *env) login(w http.ResponseWriter, r *http.Request) {
 
 // rename changes the session's user over HTTP, as an app's handler would.
 func (e *env) rename(w http.ResponseWriter, r *http.Request) {
-	sess, err := e.store.Get(r, "session")
+	sess, err := e.backend.Get(r, "session")
 	if err != nil || sess.IsNew {
 		http.Error(w, "no session", http.StatusUnauthorized)
 		return
@@ -278,7 +287,7 @@ func (e *env) raw(t *testing.T, method, u string, h http.Header, body io.Reader)
 // nil when it holds none.
 func (e *env) stored(t *testing.T, cookie *http.Cookie) map[any]any {
 	t.Helper()
-	sess, err := e.mem.Load(context.Background(), "session", cookie.Value)
+	sess, err := e.backend.(iosessions.Loader).Load(context.Background(), "session", cookie.Value)
 	if errors.Is(err, iosessions.ErrNotFound) {
 		return nil
 	}

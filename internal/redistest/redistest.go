@@ -1,0 +1,127 @@
+// Package redistest runs a private redis-server for tests, which they may
+// stop and start again to test faults. scripts/deps.sh installs
+// redis-server.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a redis-server process on 127.0.0.1. It writes every change
+// to an append-only file (fsync always), so that what it acknowledged
+// survives Stop and Restart, as with a production Redis that restarts.
+type Server struct {
+	t    testing.TB
+	Addr string
+	dir  string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// quiet keeps go-redis's pool from logging every refused dial of the
+// tests that stop the server.
+var quiet sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
+
+// Start starts a redis-server on a free port; t's cleanup stops it. It
+// fails t when redis-server is not installed.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	quiet.Do(func() { redis.SetLogger(discardLogger{}) })
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is not installed: run scripts/deps.sh (make test does)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
+	s.Restart()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL returns the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Client returns a go-redis client of the server, closed by t's cleanup.
+// Its timeouts and retry backoffs are short, so that tests of a stopped
+// server are quick; it retries twice, as a production client would, so a
+// connection left broken by a restart costs a retry, not an error.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:            s.Addr,
+		DialTimeout:     300 * time.Millisecond,
+		ReadTimeout:     300 * time.Millisecond,
+		WriteTimeout:    300 * time.Millisecond,
+		MaxRetries:      2,
+		MinRetryBackoff: 10 * time.Millisecond,
+		MaxRetryBackoff: 50 * time.Millisecond,
+	})
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Stop kills the server, if it runs, and waits for it to exit.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port, with the data it
+// had, if it is not running, and waits until it answers.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	if _, err := strconv.Atoi(port); err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+		"--daemonize", "no", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd = cmd
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal(fmt.Errorf("redis-server on %s did not answer: %w", s.Addr, err))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

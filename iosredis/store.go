@@ -1,0 +1,291 @@
+package iosredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iosessions/iosessions"
+)
+
+// Options configure a Store. The zero value of every field means the
+// documented default.
+type Options struct {
+	// KeyPrefix is prepended to session ids to make their Redis keys;
+	// locks and the channel of ended sessions are named after it too.
+	// Default "session:", redisstore's.
+	KeyPrefix string
+
+	// Session are the cookie options of new sessions, and MaxAge their
+	// lifetime in Redis, counted from their first save. Default: Path "/",
+	// MaxAge 30 days, HttpOnly, SameSite Lax. Set Secure behind HTTPS.
+	// MaxAge must be positive: redisstore deletes a session saved with
+	// MaxAge 0.
+	Session *sessions.Options
+
+	// LockTTL is how long a session's lock lives in Redis if its holder
+	// dies. An event that takes longer than this to load, run and save
+	// gets an error instead of saving. Default 5 s.
+	LockTTL time.Duration
+}
+
+// Store is a sessions.Store in Redis for iosessions; see the package
+// documentation. It is safe for concurrent use.
+type Store struct {
+	rs     *redisstore.RedisStore
+	client redis.UniversalClient
+	prefix string
+	opts   sessions.Options
+	ttl    time.Duration // of locks
+	codec  redisstore.GobSerializer
+
+	mu      sync.Mutex // guards notify and sub
+	notify  []func(id string)
+	sub     *redis.PubSub
+	subDone chan struct{}
+	closed  bool
+}
+
+var (
+	_ sessions.Store      = (*Store)(nil)
+	_ iosessions.Loader   = (*Store)(nil)
+	_ iosessions.Updater  = (*Store)(nil)
+	_ iosessions.Locker   = (*Store)(nil)
+	_ iosessions.Notifier = (*Store)(nil)
+	_ iosessions.Checker  = (*Store)(nil)
+)
+
+// NewStore returns a Store on client, which it does not close. It checks
+// that Redis answers within ctx. A nil opts means the defaults.
+func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = "session:"
+	}
+	cookie := sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if o.Session != nil {
+		cookie = *o.Session
+	}
+	if cookie.MaxAge <= 0 {
+		return nil, fmt.Errorf("iosredis: Options.Session.MaxAge is %d; it must be positive", cookie.MaxAge)
+	}
+	if o.LockTTL < 0 {
+		return nil, errors.New("iosredis: negative LockTTL")
+	}
+	if o.LockTTL == 0 {
+		o.LockTTL = 5 * time.Second
+	}
+	rs, err := redisstore.NewRedisStore(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("iosredis: %w", err)
+	}
+	rs.KeyPrefix(o.KeyPrefix)
+	rs.Options(cookie)
+	return &Store{rs: rs, client: client, prefix: o.KeyPrefix, opts: cookie, ttl: o.LockTTL}, nil
+}
+
+// Get returns the session name of r, cached in r's sessions registry.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New returns the session name of r, or a new session, with no id until it
+// is saved, when r's cookie names no session in Redis. The error is
+// Redis's, if it failed.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	c, err := r.Cookie(name)
+	if err != nil || !validID(c.Value) {
+		return s.fresh(name), nil
+	}
+	sess, err := s.Load(r.Context(), name, c.Value)
+	switch {
+	case err == nil:
+		return sess, nil
+	case errors.Is(err, iosessions.ErrNotFound):
+		return s.fresh(name), nil // redisstore would keep c.Value as the id
+	}
+	return s.fresh(name), err
+}
+
+// fresh returns a new, empty session of this store.
+func (s *Store) fresh(name string) *sessions.Session {
+	sess := sessions.NewSession(s, name)
+	opts := s.opts
+	sess.Options = &opts
+	sess.IsNew = true
+	return sess
+}
+
+// Save stores sess and sets its cookie on w. A new session gets an id and
+// lives MaxAge seconds from now; saving it again keeps that deadline.
+// MaxAge < 0 deletes it and tells every node. Saving a session that ended
+// meanwhile is an error matching iosessions.ErrNotFound: it is not
+// brought back.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options == nil {
+		opts := s.opts
+		sess.Options = &opts
+	}
+	switch {
+	case sess.Options.MaxAge < 0:
+		if sess.ID == "" {
+			http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+			return nil
+		}
+		if err := s.rs.Save(r, w, sess); err != nil { // DEL, and expires the cookie
+			return fmt.Errorf("iosredis: delete: %w", err)
+		}
+		s.publishEnded(r.Context(), sess.ID)
+		return nil
+	case sess.Options.MaxAge == 0:
+		return errors.New("iosredis: MaxAge 0 would delete the session (redisstore); use a positive MaxAge")
+	case sess.ID == "":
+		if err := s.rs.Save(r, w, sess); err != nil { // a new id, SET with the TTL
+			return fmt.Errorf("iosredis: save: %w", err)
+		}
+		return nil
+	}
+	b, err := s.codec.Serialize(sess)
+	if err != nil {
+		return fmt.Errorf("iosredis: encode: %w", err)
+	}
+	// XX: never recreate a session that ended; KEEPTTL: never extend it.
+	err = s.client.SetArgs(r.Context(), s.prefix+sess.ID, b, redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("iosredis: save: %w", iosessions.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("iosredis: save: %w", err)
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
+	return nil
+}
+
+// Load implements iosessions.Loader. The key is the cookie's value, which
+// is the session id (redisstore's cookies are not signed; its ids are 512
+// random bits).
+func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, error) {
+	if !validID(key) {
+		return nil, iosessions.ErrBadKey
+	}
+	b, err := s.client.Get(ctx, s.prefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, iosessions.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	sess := s.fresh(name)
+	if err := s.codec.Deserialize(b, sess); err != nil {
+		return nil, fmt.Errorf("iosredis: decode: %w", err)
+	}
+	sess.ID = key
+	sess.IsNew = false
+	return sess, nil
+}
+
+// maxAttempts bounds the retries of an Update whose key kept changing.
+const maxAttempts = 50
+
+// errConflict is returned when an Update lost its race maxAttempts times.
+var errConflict = errors.New("iosredis: session changed during every attempt to update it")
+
+// Update implements iosessions.Updater with WATCH and MULTI: fn applies its
+// change to the session as Redis holds it at the time, and the write fails
+// and is retried if the session changed meanwhile. The TTL is kept. Under a
+// lock of Lock (ctx derived from its held context), the write also fails,
+// with ErrLockLost, if the lock is no longer held.
+func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[any]any)) error {
+	key := s.prefix + id
+	watch := []string{key}
+	lk, fenced := ctx.Value(heldKey{}).(*held)
+	fenced = fenced && lk.id == id
+	if fenced {
+		watch = append(watch, lk.key)
+	}
+	for range maxAttempts {
+		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
+			var owner *redis.StringCmd
+			cmds, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Get(ctx, key)
+				if fenced {
+					owner = p.Get(ctx, lk.key)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			b, err := cmds[0].(*redis.StringCmd).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return iosessions.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if fenced && owner.Val() != lk.token {
+				return ErrLockLost
+			}
+			sess := s.fresh(name)
+			if err := s.codec.Deserialize(b, sess); err != nil {
+				return fmt.Errorf("iosredis: decode: %w", err)
+			}
+			fn(sess.Values)
+			nb, err := s.codec.Serialize(sess)
+			if err != nil {
+				return fmt.Errorf("iosredis: encode: %w", err)
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.SetArgs(ctx, key, nb, redis.SetArgs{Mode: "XX", KeepTTL: true})
+				return nil
+			})
+			return err
+		}, watch...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return errConflict
+}
+
+// Exist implements iosessions.Checker, in one pipeline.
+func (s *Store) Exist(ctx context.Context, _ string, ids []string) ([]bool, error) {
+	cmds, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Exists(ctx, s.prefix+id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(ids))
+	for i, c := range cmds {
+		out[i] = c.(*redis.IntCmd).Val() > 0
+	}
+	return out, nil
+}
+
+// validID reports whether id is spelled like a redisstore id: 64 bytes in
+// base32 without padding. Anything else is not looked up.
+func validID(id string) bool {
+	if len(id) != 103 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
