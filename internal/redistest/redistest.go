@@ -23,6 +23,7 @@ type Server struct {
 	t    testing.TB
 	Addr string
 	dir  string
+	args []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -37,8 +38,10 @@ type discardLogger struct{}
 func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // Start starts a redis-server on a free port; t's cleanup stops it. It
-// fails t when redis-server is not installed.
-func Start(t testing.TB) *Server {
+// fails t when redis-server is not installed. args are more redis-server
+// options, which override the defaults ("--appendonly", "no" for a
+// benchmark).
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	quiet.Do(func() { redis.SetLogger(discardLogger{}) })
 	if _, err := exec.LookPath("redis-server"); err != nil {
@@ -50,7 +53,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
+	s := &Server{t: t, Addr: addr, dir: t.TempDir(), args: args}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -105,6 +108,7 @@ func (s *Server) Restart() {
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--daemonize", "no", "--loglevel", "warning")
+	cmd.Args = append(cmd.Args, s.args...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -1,0 +1,87 @@
+package iosredis_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/iosessions/iosessions"
+)
+
+// benchConn is a connection that carries a handshake and drops what is
+// emitted: enough for the Manager to open a socket.
+type benchConn struct {
+	id  string
+	req *http.Request
+}
+
+var connIDs atomic.Int64
+
+func (c *benchConn) ID() string                { return c.id }
+func (c *benchConn) Request() *http.Request    { return c.req }
+func (c *benchConn) Emit(string, ...any) error { return nil }
+func (c *benchConn) Close() error              { return nil }
+func (c *benchConn) Join(string) error         { return nil }
+func (c *benchConn) Leave(string) error        { return nil }
+func newBenchConn(c *http.Cookie) *benchConn {
+	r := httptest.NewRequest(http.MethodGet, "/socket.io/", nil)
+	r.AddCookie(c)
+	return &benchConn{id: strconv.FormatInt(connIDs.Add(1), 10), req: r}
+}
+
+// unlocked hides the Store's Locker, to measure what the lock costs.
+type unlocked struct {
+	sessions.Store
+	iosessions.Loader
+	iosessions.Updater
+}
+
+// benchEvent measures one PerMessage event that changes the session, on
+// a socket whose session is in Redis (a private redis-server on this
+// machine, over loopback): lock (if lock), load, handler, WATCH/MULTI
+// update, unlock.
+func benchEvent(b *testing.B, lock bool) {
+	s, _, _ := newStore(b, nil, "--appendonly", "no") // no fsync per write
+	var store sessions.Store = s
+	if !lock {
+		store = unlocked{s, s, s}
+	}
+	m, err := iosessions.New(store, iosessions.Config{Mode: iosessions.PerMessage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	cookie := login(b, s, map[any]any{"user": "ann", "n": 0}, 0)
+	sock := m.Accept(newBenchConn(cookie))
+	sock.Open()
+	if err := sock.Err(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	incr := func(sess *iosessions.Session) error {
+		sess.Values["n"] = sess.Values["n"].(int) + 1
+		return nil
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := sock.Do(ctx, incr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPerMessageEvent is one event with the session's Redis lock:
+// what PerMessage costs on many nodes.
+func BenchmarkPerMessageEvent(b *testing.B) { benchEvent(b, true) }
+
+// BenchmarkPerMessageEventNoLock is the same event without the lock: safe
+// on one node only; the difference is the lock's price.
+func BenchmarkPerMessageEventNoLock(b *testing.B) { benchEvent(b, false) }
+
+var _ iosessions.Conn = (*benchConn)(nil)
