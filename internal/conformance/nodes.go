@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iosessions/iosessions"
@@ -74,6 +76,7 @@ func nodes(t *testing.T, b Binding) {
 		{"Expiry", expiry},
 		{"RedisDown", redisDown},
 		{"SaveAtDisconnectRetried", saveRetried},
+		{"OwnDeadlines", ownDeadlines},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
@@ -370,5 +373,81 @@ func saveRetried(t *testing.T, b Binding) {
 	cl.redis.Restart()
 	if got := e.stored(t, cookie)["count"]; got != 3 {
 		t.Errorf("the store has count %v after the lost save, want 3", got)
+	}
+}
+
+// deadlineStore records, for every Load, Update and Lock, whether its
+// context had a deadline within StoreTimeout and was still live.
+type deadlineStore struct {
+	*iosredis.Store
+	timeout time.Duration
+	mu      sync.Mutex
+	bad     []string
+	calls   int
+}
+
+func (s *deadlineStore) check(what string, ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	d, ok := ctx.Deadline()
+	switch {
+	case ctx.Err() != nil:
+		s.bad = append(s.bad, what+": context already done")
+	case !ok:
+		s.bad = append(s.bad, what+": no deadline")
+	case time.Until(d) > s.timeout:
+		s.bad = append(s.bad, what+": deadline beyond StoreTimeout")
+	}
+}
+
+func (s *deadlineStore) Load(ctx context.Context, name, key string) (*sessions.Session, error) {
+	s.check("Load", ctx)
+	return s.Store.Load(ctx, name, key)
+}
+
+func (s *deadlineStore) Update(ctx context.Context, name, id string, fn func(map[any]any)) error {
+	s.check("Update", ctx)
+	return s.Store.Update(ctx, name, id, fn)
+}
+
+func (s *deadlineStore) Lock(ctx context.Context, name, id string) (context.Context, func(), error) {
+	s.check("Lock", ctx)
+	return s.Store.Lock(ctx, name, id)
+}
+
+// ownDeadlines: every store call made for a socket has a deadline of its
+// own, within StoreTimeout, and a live context: never the handshake
+// request's, which is over by then.
+func ownDeadlines(t *testing.T, b Binding) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			rs := redistest.Start(t)
+			store, err := iosredis.NewStore(context.Background(), rs.Client(), &iosredis.Options{KeyPrefix: "conformance:"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { store.Close() })
+			ds := &deadlineStore{Store: store, timeout: 2 * time.Second}
+			e := newEnv(t, b, envOptions{Mode: mode, Store: ds, Config: func(c *iosessions.Config) { c.StoreTimeout = 2 * time.Second }})
+			cookie := e.loginAs(t, "alice")
+			c := e.dial(t, "websocket", withCookie(cookie), "")
+			c.expect(t, "welcome")
+			time.Sleep(50 * time.Millisecond) // the handshake request is long over
+			wantJSON(t, "incr", c.call(t, "incr"), `1`)
+			_ = c.Close()
+			waitFor(t, "the save", func() bool { // not through ds
+				sess, err := store.Load(context.Background(), "session", cookie.Value)
+				return err == nil && sess.Values["count"] == 1
+			})
+			ds.mu.Lock()
+			defer ds.mu.Unlock()
+			if ds.calls < 2 {
+				t.Fatalf("%d store calls seen", ds.calls)
+			}
+			for _, bad := range ds.bad {
+				t.Error(bad)
+			}
+		})
 	}
 }
