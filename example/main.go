@@ -5,6 +5,10 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,10 +23,10 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
-	"github.com/rbcervilla/redisstore/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/iosredis"
 )
 
 func main() {
@@ -50,13 +54,24 @@ func run() error {
 		return fmt.Errorf("unknown -mode %q", *mode)
 	}
 
-	store, closeStore, err := newStore(*storeKind, *redisURL)
+	be, err := newStore(*storeKind, *redisURL)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer be.close()
+	if be.redis != nil {
+		// Every node on this Redis signs shim tokens and names session
+		// rooms with the same keys. With -store memory, each process has
+		// random keys of its own (the default).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cfg.TokenKeys, err = sharedTokenKeys(ctx, be.redis)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 
-	m, err := iosessions.New(store, cfg)
+	m, err := iosessions.New(be.store, cfg)
 	if err != nil {
 		return err
 	}
@@ -68,7 +83,7 @@ func run() error {
 	case "googollee":
 		io, err = newGoogollee(app)
 	case "v4":
-		io, err = newZishang520(app)
+		io, err = newZishang520(app, be.redis)
 	default:
 		err = fmt.Errorf("unknown -engine %q", *engine)
 	}
@@ -120,31 +135,69 @@ type engineServer interface {
 	Close() error
 }
 
-func newStore(kind, redisURL string) (sessions.Store, func(), error) {
+// backend is the example's session store and, with -store redis, the
+// Redis client that the v4 engine's adapter shares.
+type backend struct {
+	store sessions.Store
+	redis *redis.Client // nil with -store memory
+	close func()
+}
+
+// exampleKeyPrefix prefixes every Redis key and channel of the example.
+const exampleKeyPrefix = "iosessions-example:"
+
+func newStore(kind, redisURL string) (*backend, error) {
 	opts := sessions.Options{Path: "/", MaxAge: 86400, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	switch kind {
 	case "memory":
 		s := iosessions.NewMemoryStore()
 		s.Options = &opts
-		return s, func() { s.Close() }, nil
+		return &backend{store: s, close: func() { s.Close() }}, nil
 	case "redis":
 		o, err := redis.ParseURL(redisURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("-redis: %w", err)
+			return nil, fmt.Errorf("-redis: %w", err)
 		}
 		client := redis.NewClient(o)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := redisstore.NewRedisStore(ctx, client)
+		s, err := iosredis.NewStore(ctx, client, &iosredis.Options{KeyPrefix: exampleKeyPrefix, Session: &opts})
 		if err != nil {
 			client.Close()
-			return nil, nil, fmt.Errorf("redis store: %w", err)
+			return nil, fmt.Errorf("redis store: %w", err)
 		}
-		s.KeyPrefix("iosessions-example:")
-		s.Options(opts)
-		return s, func() { client.Close() }, nil
+		return &backend{store: s, redis: client, close: func() {
+			_ = s.Close()
+			_ = client.Close()
+		}}, nil
 	}
-	return nil, nil, fmt.Errorf("unknown -store %q", kind)
+	return nil, fmt.Errorf("unknown -store %q", kind)
+}
+
+// sharedTokenKeys returns the TokenKeys of every example node on this
+// Redis: the first node to ask stores a random secret (SET NX), and every
+// node derives the same hash and block keys from it, so a shim token made
+// on one node is good on the others. The secret never expires; deleting it
+// makes nodes started afterwards disagree with the running ones.
+func sharedTokenKeys(ctx context.Context, client *redis.Client) ([][]byte, error) {
+	key := exampleKeyPrefix + "keys"
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return nil, err
+	}
+	if err := client.SetNX(ctx, key, hex.EncodeToString(secret[:]), 0).Err(); err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	v, err := client.Get(ctx, key).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	derive := func(label string) []byte {
+		h := hmac.New(sha256.New, v)
+		h.Write([]byte(label))
+		return h.Sum(nil) // 32 bytes
+	}
+	return [][]byte{derive("hash key"), derive("block key")}, nil
 }
 
 // app holds the HTTP handlers and the socket event handlers.

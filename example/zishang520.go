@@ -1,11 +1,33 @@
 package main
 
-import "github.com/iosessions/iosessions/zishang520"
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
+	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/iosessions/iosessions/zishang520"
+)
 
 // newZishang520 serves the example's events with zishang520/socket.io v3
-// (socket.io 3.x/4.x clients).
-func newZishang520(a *app) (engineServer, error) {
-	srv, err := zishang520.NewServer(a.m, nil)
+// (socket.io 3.x/4.x clients). With a Redis client (-store redis), the
+// engine's Redis adapter carries room broadcasts to every node, so
+// srv.Engine().To(room).Emit reaches the room's sockets on all of them.
+// Sessions do not need it: a logout reaches other nodes through the
+// store (iosredis), and the binding's sinvalid broadcasts stay local.
+func newZishang520(a *app, rc *redis.Client) (engineServer, error) {
+	var opts *zishang520.Options
+	if rc != nil {
+		so := socket.DefaultServerOptions()
+		so.SetAdapter(redisAdapter(rc))
+		opts = &zishang520.Options{Server: so}
+	}
+	srv, err := zishang520.NewServer(a.m, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -13,4 +35,31 @@ func newZishang520(a *app) (engineServer, error) {
 	zishang520.OnMessage(srv, "whoami", a.whoami)
 	zishang520.OnEvent(srv, "echo", echo)
 	return srv, nil
+}
+
+// redisAdapter is the engine's Redis adapter on rc, its channels named
+// after the example's key prefix. The adapter stops when the server
+// closes; rc stays open.
+func redisAdapter(rc *redis.Client) *adapter.RedisAdapterBuilder {
+	client := sioredis.NewRedisClient(context.Background(), rc)
+	// While Redis is down, the adapter's subscription loops report a
+	// failed read and try again at once, with no pause (go-redis fails
+	// dials fast once several failed): a busy loop. This listener runs on
+	// the loop's goroutine, so it paces the loop to four tries a second,
+	// and logs one error in ten seconds. Publishing errors pass here too;
+	// the example never broadcasts across nodes itself.
+	var mu sync.Mutex
+	var last time.Time
+	_ = client.On("error", func(args ...any) {
+		mu.Lock()
+		if time.Since(last) >= 10*time.Second {
+			last = time.Now()
+			slog.Warn("socket.io redis adapter", "err", args)
+		}
+		mu.Unlock()
+		time.Sleep(250 * time.Millisecond)
+	})
+	opts := &adapter.RedisAdapterOptions{}
+	opts.SetKey(exampleKeyPrefix + "socket.io")
+	return &adapter.RedisAdapterBuilder{Redis: client, Opts: opts}
 }
