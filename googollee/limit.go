@@ -17,8 +17,10 @@ import (
 var errTooLarge = errors.New("googollee: message too large")
 
 // limited wraps an engine transport so that its connections refuse
-// messages over max bytes: a websocket message is cut off and the
-// connection closed; a polling POST body over max is refused.
+// messages over max bytes (a websocket message is cut off and the
+// connection closed; a polling POST body over max is refused with 413)
+// and packets the engine would crash on or misread (see inspect.go:
+// the connection is closed; a polling POST holding one gets 400).
 type limited struct {
 	transport.Transport
 	max int64
@@ -65,12 +67,85 @@ func (c limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// NextReader caps the next message. A socket.io packet (a text message)
+// is read whole, through the cap, and inspected before the engine reads
+// any of it; attachments (binary messages) go through as they come.
 func (c limitedConn) NextReader() (frame.Type, packet.Type, io.ReadCloser, error) {
 	ft, pt, rc, err := c.Conn.NextReader()
 	if err != nil {
 		return ft, pt, rc, err
 	}
-	return ft, pt, &capReader{rc: rc, left: c.max, conn: c.Conn}, nil
+	cr := &capReader{rc: rc, left: c.max, conn: c.Conn}
+	if pt != packet.MESSAGE || ft != frame.String {
+		return ft, pt, cr, nil
+	}
+	m := &message{rc: cr}
+	if m.chunks, err = readChunks(cr); err == nil {
+		var s packetScanner
+		for _, b := range m.chunks {
+			if err = s.write(b); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			_, err = s.end()
+		}
+	}
+	if err != nil {
+		_ = c.Conn.Close() // before Close drains what is left
+		_ = cr.Close()
+		return ft, pt, nil, err
+	}
+	return ft, pt, m, nil
+}
+
+// message is a packet read ahead, for the engine to read.
+type message struct {
+	chunks [][]byte
+	rc     io.Closer // the transport's message, at its end
+}
+
+func (m *message) Read(p []byte) (int, error) {
+	for len(m.chunks) > 0 && len(m.chunks[0]) == 0 {
+		m.chunks = m.chunks[1:]
+	}
+	if len(m.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, m.chunks[0])
+	m.chunks[0] = m.chunks[0][n:]
+	return n, nil
+}
+
+func (m *message) Close() error {
+	m.chunks = nil
+	return m.rc.Close()
+}
+
+// maxChunk is the largest chunk readChunks allocates.
+const maxChunk = 64 << 10
+
+// readChunks reads r to its end in chunks that grow to maxChunk, so that
+// what it allocates is the length read plus at most one chunk: a message
+// cut off at the cap costs no more than the cap.
+func readChunks(r io.Reader) ([][]byte, error) {
+	var chunks [][]byte
+	size := 512
+	for {
+		b := make([]byte, size)
+		n, err := io.ReadFull(r, b)
+		if n > 0 {
+			chunks = append(chunks, b[:n])
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return chunks, nil
+		default:
+			return nil, err
+		}
+		size = min(2*size, maxChunk)
+	}
 }
 
 // ServeHTTP caps polling POST bodies, re-frames text payloads (see
@@ -102,7 +177,7 @@ func (c limitedConn) serve(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > c.max {
 			err = errTooLarge // refused before reading
 		} else {
-			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, c.max))
+			body, err = readBody(http.MaxBytesReader(w, r.Body, c.max), r.ContentLength)
 		}
 		var tooLarge *http.MaxBytesError
 		switch {
@@ -114,8 +189,14 @@ func (c limitedConn) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad request body", http.StatusBadRequest)
 			return
 		}
-		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		ct := r.Header.Get("Content-Type")
+		if strings.HasPrefix(ct, "text/plain") {
 			body = unitsToBytes(body)
+		}
+		if err := checkPayload(body, ct); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			_ = c.Conn.Close()
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -123,6 +204,27 @@ func (c limitedConn) serve(w http.ResponseWriter, r *http.Request) {
 	if h, ok := c.Conn.(http.Handler); ok {
 		h.ServeHTTP(w, r)
 	}
+}
+
+// readBody reads a POST body of length n (-1: unknown) from r: in one
+// allocation when its length is known, in chunks otherwise.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n >= 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		var one [1]byte
+		if _, err := r.Read(one[:]); err != io.EOF {
+			return nil, errors.New("googollee: body longer than its Content-Length")
+		}
+		return b, nil
+	}
+	chunks, err := readChunks(r)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(chunks, nil), nil
 }
 
 // pollResponse holds a polling response until it is re-framed.
