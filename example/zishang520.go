@@ -22,14 +22,23 @@ import (
 // store (iosredis), and the binding's sinvalid broadcasts stay local.
 func newZishang520(a *app, rc *redis.Client) (engineServer, error) {
 	var opts *zishang520.Options
+	var client *sioredis.RedisClient
 	if rc != nil {
+		client = sioredis.NewRedisClient(context.Background(), rc)
+		aopts := &adapter.RedisAdapterOptions{}
+		aopts.SetKey(exampleKeyPrefix + "socket.io")
 		so := socket.DefaultServerOptions()
-		so.SetAdapter(redisAdapter(rc))
+		so.SetAdapter(&adapter.RedisAdapterBuilder{Redis: client, Opts: aopts})
 		opts = &zishang520.Options{Server: so}
 	}
 	srv, err := zishang520.NewServer(a.m, opts)
 	if err != nil {
 		return nil, err
+	}
+	if client != nil {
+		// After NewServer: the adapter's own listener, which warns when
+		// it is the only one, runs first.
+		onAdapterError(client)
 	}
 	zishang520.OnMessage(srv, "incr", a.incr)
 	zishang520.OnMessage(srv, "whoami", a.whoami)
@@ -37,17 +46,14 @@ func newZishang520(a *app, rc *redis.Client) (engineServer, error) {
 	return srv, nil
 }
 
-// redisAdapter is the engine's Redis adapter on rc, its channels named
-// after the example's key prefix. The adapter stops when the server
-// closes; rc stays open.
-func redisAdapter(rc *redis.Client) *adapter.RedisAdapterBuilder {
-	client := sioredis.NewRedisClient(context.Background(), rc)
-	// While Redis is down, the adapter's subscription loops report a
-	// failed read and try again at once, with no pause (go-redis fails
-	// dials fast once several failed): a busy loop. This listener runs on
-	// the loop's goroutine, so it paces the loop to four tries a second,
-	// and logs one error in ten seconds. Publishing errors pass here too;
-	// the example never broadcasts across nodes itself.
+// onAdapterError logs the errors of the engine's Redis adapter, one in
+// ten seconds. While Redis is down, the adapter's subscription loops
+// report a failed read and try again at once, with no pause (go-redis
+// fails dials fast once several failed): a busy loop. The listener runs on
+// the loop's goroutine, so it paces the loop to four tries a second.
+// Publishing errors pass here too; the example never broadcasts across
+// nodes itself. The adapter stops when the server closes.
+func onAdapterError(client *sioredis.RedisClient) {
 	var mu sync.Mutex
 	var last time.Time
 	_ = client.On("error", func(args ...any) {
@@ -59,7 +65,4 @@ func redisAdapter(rc *redis.Client) *adapter.RedisAdapterBuilder {
 		mu.Unlock()
 		time.Sleep(250 * time.Millisecond)
 	})
-	opts := &adapter.RedisAdapterOptions{}
-	opts.SetKey(exampleKeyPrefix + "socket.io")
-	return &adapter.RedisAdapterBuilder{Redis: client, Opts: opts}
 }
