@@ -100,8 +100,10 @@ const TokenParam = "iosessions_token"
 
 // TokenCutter returns a Cutter that reads the shim's token from the
 // handshake query or auth payload and returns the session key it was minted
-// for. Every unusable token gives ErrBadToken. A request that carries two
-// different tokens is refused.
+// for. A token is good once: the Manager's token ledger (see TokenLedger)
+// records it. Every unusable token (tampered, expired, minted under other
+// keys or for another purpose, used before) gives ErrBadToken, and nothing
+// more specific. A request that carries two different tokens is refused.
 func (m *Manager) TokenCutter() Cutter {
 	return func(r *http.Request) (string, error) {
 		var q string
@@ -117,6 +119,39 @@ func (m *Manager) TokenCutter() Cutter {
 		case q == "":
 			q = a
 		}
-		return m.tokens.parse(q)
+		b, err := m.tokens.open(q)
+		if err != nil {
+			return "", err
+		}
+		if err := m.useToken(b.Nonce); err != nil {
+			return "", err
+		}
+		return b.Key, nil
+	}
+}
+
+// sessionCutter is the default Cutter: the session cookie, or the shim's
+// token, or both, when they name the same session; a token beside the
+// cookie of another session is refused (ErrBadToken), not ignored.
+func (m *Manager) sessionCutter() Cutter {
+	cookie, token := CookieCutter(m.cfg.Name), m.TokenCutter()
+	return func(r *http.Request) (string, error) {
+		key, err := cookie(r)
+		if errors.Is(err, ErrNoSession) {
+			return token(r)
+		}
+		if err != nil {
+			return "", err
+		}
+		tk, err := token(r)
+		switch {
+		case errors.Is(err, ErrNoSession):
+			return key, nil
+		case err != nil:
+			return "", err
+		case tk != key:
+			return "", ErrBadToken
+		}
+		return key, nil
 	}
 }

@@ -170,11 +170,12 @@ func TestTokenCutter(t *testing.T) {
 		wantErr error
 	}{
 		{"none", "", nil, "", ErrNoSession},
-		{"query", tok, nil, key, nil},
-		{"auth", "", map[string]any{TokenParam: tok}, key, nil},
-		{"both equal", tok, map[string]any{TokenParam: tok}, key, nil},
+		{"query", "TOK", nil, key, nil},
+		{"auth", "", map[string]any{TokenParam: "TOK"}, key, nil},
+		{"both equal", "TOK", map[string]any{TokenParam: "TOK"}, key, nil},
 		{"both differ", tok, map[string]any{TokenParam: tok2}, "", ErrBadToken},
-		{"query bad auth good", "garbage", map[string]any{TokenParam: tok}, "", ErrBadToken},
+		{"query bad auth good", "garbage", map[string]any{TokenParam: "TOK"}, "", ErrBadToken},
+
 		{"query garbage", "garbage", nil, "", ErrBadToken},
 		{"auth garbage", "", map[string]any{TokenParam: "garbage"}, "", ErrBadToken},
 		{"auth not a string", "", map[string]any{TokenParam: 42}, "", ErrNoSession},
@@ -183,8 +184,27 @@ func TestTokenCutter(t *testing.T) {
 		{"query oversized", strings.Repeat("A", MaxTokenLen+1), nil, "", ErrBadToken},
 		{"session cookie as token", key, nil, "", ErrBadToken},
 	}
+	// "TOK" is a fresh token per case: tokens are single-use.
+	used := mustMint(t, m, key)
+	if _, err := m.TokenCutter()(WithAuth(handshake(""), map[string]any{TokenParam: used})); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct {
+		name    string
+		query   string
+		auth    map[string]any
+		want    string
+		wantErr error
+	}{"used before", used, nil, "", ErrBadToken})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			fresh := mustMint(t, m, key)
+			if tc.query == "TOK" {
+				tc.query = fresh
+			}
+			if tc.auth[TokenParam] == "TOK" {
+				tc.auth = map[string]any{TokenParam: fresh}
+			}
 			target := "/socket.io/?EIO=4&transport=websocket"
 			if tc.query != "" {
 				target += "&" + TokenParam + "=" + url.QueryEscape(tc.query)
@@ -237,14 +257,22 @@ func TestDefaultCutter(t *testing.T) {
 		wantErr error
 	}{
 		{"cookie", key, "", key, nil},
-		{"token", "", tok, key, nil},
-		{"cookie over token", key, "garbage", key, nil},
+		{"token", "", "TOK", key, nil},
+		{"cookie and its token", key, "TOK", key, nil},
+		{"cookie and a bad token", key, "garbage", "", ErrBadToken},
+		{"cookie and another session's token", key, "OTHER", "", ErrBadToken},
 		{"bad token", "", "garbage", "", ErrBadToken},
 		{"oversized cookie", strings.Repeat("x", MaxKeyLen+1), tok, "", ErrBadKey},
 		{"nothing", "", "", "", ErrNoSession},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			switch tc.token { // tokens are single-use: a fresh one per case
+			case "TOK":
+				tc.token = mustMint(t, m, key)
+			case "OTHER":
+				tc.token = mustMint(t, m, "another session's key")
+			}
 			r := handshake(tc.cookie)
 			if tc.token != "" {
 				r = WithAuth(r, map[string]any{TokenParam: tc.token})

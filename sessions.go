@@ -48,9 +48,9 @@ type Config struct {
 	// cookie name. Default "session".
 	Name string
 
-	// Cutter gets the session key from a handshake request. Default:
-	// the cookie called Name, then the shim's token
-	// (FirstOf(CookieCutter(Name), m.TokenCutter())).
+	// Cutter gets the session key from a handshake request. Default: the
+	// cookie called Name or the shim's token (m.TokenCutter()); when a
+	// handshake carries both, they must name the same session.
 	Cutter Cutter
 
 	// Mode is PerConnection (the default) or PerMessage.
@@ -132,6 +132,7 @@ type Manager struct {
 	cfg     Config
 	cutter  Cutter
 	tokens  *tokens
+	ledger  TokenLedger // the shim tokens used
 	origins map[string]bool
 	ownMem  *MemoryStore // the default store, closed by Shutdown
 
@@ -200,6 +201,10 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.tokens = t
+	m.ledger = newMemLedger()
+	if l, ok := store.(TokenLedger); ok {
+		m.ledger = l
+	}
 	m.cfg = cfg
 	if store == nil { // only now: a failed New must not leave its janitor running
 		m.ownMem = NewMemoryStore()
@@ -207,7 +212,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	m.cutter = cfg.Cutter
 	if m.cutter == nil {
-		m.cutter = FirstOf(CookieCutter(cfg.Name), m.TokenCutter())
+		m.cutter = m.sessionCutter()
 	}
 	m.reg.init()
 	m.locks.init()

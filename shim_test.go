@@ -163,7 +163,8 @@ func TestShimTokenConnects(t *testing.T) {
 		if g := recv(t, got, "sconnection (auth)"); g != fx.id {
 			t.Fatal("wrong session")
 		}
-		// 1.x/2.x clients: query.
+		// 1.x/2.x clients: query, with a token of its own (single-use).
+		tok = shimJSONToken(t, m, withCookie(http.MethodGet, m.Config().ShimPath, fx.key))
 		connect(t, m, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=3&transport=polling&"+TokenParam+"="+url.QueryEscape(tok), nil))
 		if g := recv(t, got, "sconnection (query)"); g != fx.id {
 			t.Fatal("wrong session")

@@ -1,6 +1,7 @@
 package iosessions
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"time"
@@ -26,7 +27,8 @@ type tokens struct {
 }
 
 type tokenBody struct {
-	Key string `json:"k"`
+	Key   string `json:"k"`
+	Nonce string `json:"n"` // makes it single-use: see ledger.go
 }
 
 func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
@@ -64,19 +66,27 @@ func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 
 // mint returns a token for key, signed with the first key pair.
 func (t *tokens) mint(key string) (string, error) {
-	return securecookie.EncodeMulti(tokenName, tokenBody{Key: key}, t.codecs...)
+	var n [16]byte
+	_, _ = rand.Read(n[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return securecookie.EncodeMulti(tokenName, tokenBody{Key: key, Nonce: base64.RawURLEncoding.EncodeToString(n[:])}, t.codecs...)
 }
 
 // parse returns the session key that tok was minted for.
 func (t *tokens) parse(tok string) (string, error) {
+	b, err := t.open(tok)
+	return b.Key, err
+}
+
+// open returns what tok holds, if it is a token of ours and unexpired.
+func (t *tokens) open(tok string) (tokenBody, error) {
 	if len(tok) > MaxTokenLen || !canonical(tok) {
-		return "", ErrBadToken
+		return tokenBody{}, ErrBadToken
 	}
 	var b tokenBody
-	if err := securecookie.DecodeMulti(tokenName, tok, &b, t.codecs...); err != nil || b.Key == "" {
-		return "", ErrBadToken
+	if err := securecookie.DecodeMulti(tokenName, tok, &b, t.codecs...); err != nil || b.Key == "" || b.Nonce == "" {
+		return tokenBody{}, ErrBadToken
 	}
-	return b.Key, nil
+	return b, nil
 }
 
 // canonical: base64 decoding ignores CR, LF and unused bits; one spelling only.

@@ -11,7 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -36,7 +40,7 @@ func mustTokens(t testing.TB, ttl time.Duration, keys ...[]byte) *tokens {
 // timestamp, so that tests can make expired (or future) tokens without
 // waiting.
 func forgeToken(hashKey, blockKey []byte, ts int64, key string) string {
-	body, _ := json.Marshal(tokenBody{Key: key})
+	body, _ := json.Marshal(tokenBody{Key: key, Nonce: fmt.Sprint("forged-", ts, "-", key)})
 	return forgeSecure(tokenName, hashKey, blockKey, ts, body)
 }
 
@@ -58,7 +62,7 @@ func forgeSecure(name string, hashKey, blockKey []byte, ts int64, plain []byte) 
 func TestTokenRoundTrip(t *testing.T) {
 	t.Parallel()
 	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
-	for i, key := range []string{"k", "MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQV", strings.Repeat("z", 500), "ünïcödé", "with|pipes|"} {
+	for i, key := range []string{"k", "MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQV", strings.Repeat("z", 450), "ünïcödé", "with|pipes|"} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			tok := mintOK(t, tk, key)
 			if len(key) >= 8 && strings.Contains(tok, key) {
@@ -316,5 +320,109 @@ func TestNewTokensKeys(t *testing.T) {
 				t.Fatalf("New = %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+// A token is good once: the second handshake with it is refused with
+// exactly ErrBadToken, like a tampered one, and a socket that presents it
+// gets sinvalid "invalid token".
+func TestTokenSingleUse(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{}, map[any]any{"user": "ann"})
+	m := fx.m
+	tok := shimJSONToken(t, m, withCookie(http.MethodGet, m.Config().ShimPath, fx.key))
+	r := func() *http.Request { return WithAuth(handshake(""), map[string]any{TokenParam: tok}) }
+	if k, err := m.cutter(r()); err != nil || k != fx.key {
+		t.Fatalf("first use: %q, %v", k, err)
+	}
+	for _, req := range []*http.Request{r(), httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=3&"+TokenParam+"="+url.QueryEscape(tok), nil)} {
+		if k, err := m.cutter(req); err != ErrBadToken || k != "" {
+			t.Fatalf("replay: %q, %v; want exactly ErrBadToken", k, err)
+		}
+	}
+	invalid := make(chan error, 1)
+	m.OnInvalid(func(_ *Socket, err error) { invalid <- err })
+	connect(t, m, r())
+	if err := recv(t, invalid, "sinvalid"); !errors.Is(err, ErrBadToken) || Reason(err) != "invalid token" {
+		t.Fatalf("socket with a used token: %v", err)
+	}
+}
+
+// Several Managers sharing a TokenLedger (as nodes share Redis) accept a
+// token once between them; a ledger that fails refuses the token as a
+// store failure, not as a bad token.
+func TestTokenLedgerShared(t *testing.T) {
+	t.Parallel()
+	keys := [][]byte{tokHashA, tokBlockA}
+	mem := newMem(t)
+	key, _ := login(t, mem, map[any]any{"user": "ann"})
+	ledger := &failingLedger{memLedger: newMemLedger()}
+	store := ledgerStore{mem, ledger}
+	a, err := New(store, Config{TokenKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(store, Config{TokenKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mustMint(t, a, key)
+	r := func() *http.Request { return WithAuth(handshake(""), map[string]any{TokenParam: tok}) }
+	if k, err := b.cutter(r()); err != nil || k != key {
+		t.Fatalf("first use on b: %q, %v", k, err)
+	}
+	if _, err := a.cutter(r()); err != ErrBadToken {
+		t.Fatalf("replay on a: %v, want ErrBadToken", err)
+	}
+	ledger.fail.Store(true)
+	tok = mustMint(t, a, key)
+	if _, err := a.cutter(r()); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("ledger down: %v, want ErrStoreUnavailable", err)
+	}
+}
+
+type ledgerStore struct {
+	*MemoryStore
+	TokenLedger
+}
+
+type failingLedger struct {
+	*memLedger
+	fail atomic.Bool
+}
+
+func (l *failingLedger) Use(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	if l.fail.Load() {
+		return false, errors.New("ledger down")
+	}
+	return l.memLedger.Use(ctx, id, ttl)
+}
+
+// The memory ledger forgets nonces once their token would have expired.
+func TestMemLedgerSweeps(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger()
+	now := time.Now()
+	l.now = func() time.Time { return now }
+	ctx := context.Background()
+	if first, _ := l.Use(ctx, "x", time.Minute); !first {
+		t.Fatal("first use refused")
+	}
+	if first, _ := l.Use(ctx, "x", time.Minute); first {
+		t.Fatal("second use accepted")
+	}
+	now = now.Add(2 * time.Minute)
+	if first, _ := l.Use(ctx, "x", time.Minute); !first {
+		t.Fatal("a nonce is remembered past its token's life")
+	}
+	for i := range 2000 {
+		l.Use(ctx, fmt.Sprint(i), time.Minute)
+	}
+	now = now.Add(2 * time.Minute)
+	for i := range 1100 {
+		l.Use(ctx, fmt.Sprint("late", i), time.Minute)
+	}
+	if n := l.len(); n > 1100+1024 {
+		t.Fatalf("%d nonces held: expired ones are not swept", n)
 	}
 }

@@ -7,8 +7,9 @@
  *   var socket = io.connectWithSession(url, opts); // returns the socket
  *
  * socket.io 1.x/2.x clients send the token in the handshake query, 3.x/4.x
- * clients in the handshake auth payload. Before a reconnect, once the token
- * has expired, a fresh one is fetched from the same URL.
+ * clients in the handshake auth payload. A token is good for one handshake:
+ * before a reconnect a fresh one is fetched from the same URL, and a used
+ * one is never sent again.
  */
 (function (root) {
   "use strict";
@@ -23,7 +24,7 @@
   var margin = 5000; // refresh this many ms before expiry
 
   function fresh() {
-    return !!state.token && Date.now() < state.expires - margin;
+    return !!state.token && !state.used && Date.now() < state.expires - margin;
   }
 
   // refresh fetches a new token for this browser's session, then calls done.
@@ -36,7 +37,7 @@
     }).then(function (r) {
       return r.ok ? r.json() : null;
     }).then(function (s) {
-      if (s) { state.token = s.token; state.expires = s.expires; }
+      if (s) { state.token = s.token; state.expires = s.expires; state.used = false; }
       done();
     }, function () { done(); });
   }
@@ -46,7 +47,13 @@
     for (var k in obj) {
       if (Object.prototype.hasOwnProperty.call(obj, k)) { out[k] = obj[k]; }
     }
-    if (state.token) { out[state.param] = state.token; } else { delete out[state.param]; }
+    // Single-use: sent once, then dropped until a refresh brings another.
+    if (state.token && !state.used) {
+      out[state.param] = state.token;
+      state.used = true;
+    } else {
+      delete out[state.param];
+    }
     return out;
   }
 
@@ -77,17 +84,21 @@
       });
       query = parsed;
     }
-    opts.query = withToken(query);
+    // The token goes into the query just before a handshake (which uses it
+    // up): now if the caller opens the socket itself, else below.
+    opts.query = autoConnect ? query : withToken(query);
     opts.autoConnect = false;
     var socket = io(url, opts);
     var manager = socket.io;
     var setQuery = function () { manager.opts.query = withToken(manager.opts.query || {}); };
     // 2.x reconnects synchronously after reconnect_attempt: refresh as
-    // soon as the connection drops, so the token is fresh by then.
-    socket.on("disconnect", function () { if (!fresh()) { refresh(setQuery); } });
+    // soon as the connection drops, so the token is fresh by then, and put
+    // it in the query at the attempt (which uses it up).
+    socket.on("disconnect", function () { if (!fresh()) { refresh(function () {}); } });
     manager.on("reconnect_attempt", setQuery);
     if (autoConnect) {
-      if (fresh()) { socket.open(); } else { refresh(function () { setQuery(); socket.open(); }); }
+      var open = function () { setQuery(); socket.open(); };
+      if (fresh()) { open(); } else { refresh(open); }
     }
     return socket;
   }

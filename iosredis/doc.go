@@ -25,6 +25,7 @@
 //   - Checker: the Manager asks, every Config.CheckInterval, whether the
 //     sessions of its sockets still exist, so sessions that expire in
 //     Redis (which tells nobody) end on every node in bounded time.
+//   - TokenLedger: a shim token is good for one handshake on any node.
 //
 // Cross-node messages use Redis pub/sub through go-redis, which resubscribes
 // by itself after Redis restarts; a message published while a node was cut

@@ -60,6 +60,8 @@ var (
 	_ iosessions.Locker   = (*Store)(nil)
 	_ iosessions.Notifier = (*Store)(nil)
 	_ iosessions.Checker  = (*Store)(nil)
+
+	_ iosessions.TokenLedger = (*Store)(nil)
 )
 
 // NewStore returns a Store on client, which it does not close. It checks
@@ -288,4 +290,10 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// Use implements iosessions.TokenLedger: a shim token's nonce is recorded
+// with SET NX for ttl, so a token is good once on all nodes of this Redis.
+func (s *Store) Use(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	return s.client.SetNX(ctx, s.prefix+"token:"+id, 1, ttl).Result()
 }

@@ -311,3 +311,24 @@ func waitSubscribed(t *testing.T, c *redis.Client, channel string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestTokenLedger: a nonce is new once across stores on one Redis, and
+// forgotten after its ttl.
+func TestTokenLedger(t *testing.T) {
+	s, c, _ := newStore(t, nil)
+	other, err := iosredis.NewStore(context.Background(), c, &iosredis.Options{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if first, err := s.Use(ctx, "n1", 300*time.Millisecond); !first || err != nil {
+		t.Fatalf("first use: %v %v", first, err)
+	}
+	if first, err := other.Use(ctx, "n1", 300*time.Millisecond); first || err != nil {
+		t.Fatalf("replay on another node: %v %v, want refused", first, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if c.Exists(ctx, prefix+"token:n1").Val() != 0 {
+		t.Fatal("the nonce outlived its ttl")
+	}
+}

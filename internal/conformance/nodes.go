@@ -83,7 +83,8 @@ func nodes(t *testing.T, b Binding) {
 }
 
 // sessionAcrossNodes: a session made on node A is the session of a socket
-// on node B, and what B's socket saves is what A serves.
+// on node B, and what B's socket saves is what A serves; a shim token of A
+// is good on B, once.
 func sessionAcrossNodes(t *testing.T, b Binding) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -100,6 +101,9 @@ func sessionAcrossNodes(t *testing.T, b Binding) {
 			tok := cl.a.token(t, cookie)
 			c2 := cl.b.dial(t, "websocket", nil, tok)
 			wantJSON(t, "welcome by token", c2.expect(t, "welcome"), `"alice"`)
+			// And good once: replayed on node A, it is refused.
+			c3 := cl.a.dial(t, "websocket", nil, tok)
+			wantJSON(t, "replayed token", c3.expect(t, "sinvalid"), `{"reason":"invalid token"}`)
 		})
 	}
 }
