@@ -6,13 +6,26 @@ package googollee_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/googollee/go-socket.io/engineio"
+	"github.com/googollee/go-socket.io/parser"
+	"github.com/gorilla/websocket"
+
+	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/googollee"
 	"github.com/iosessions/iosessions/internal/sio2"
 )
@@ -187,5 +200,305 @@ func TestSizeCapSkippedMessages(t *testing.T) {
 				t.Errorf("another client's echo = %s", got)
 			}
 		})
+	}
+}
+
+// inChild runs f in a child process of the test binary, for a test whose
+// failure is a crash of the process: the engine's read goroutines recover
+// nothing. A crash fails t with the panic, and ends only the child.
+func inChild(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	if os.Getenv(crashChild) == t.Name() {
+		f(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), crashChild+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err == nil && !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("the child process did not run %s:\n%s", t.Name(), out)
+	}
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+				lines = lines[i:min(i+8, len(lines))]
+				break
+			}
+		}
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		t.Fatalf("the child process failed (%v):\n%s", err, strings.Join(lines, "\n"))
+	}
+}
+
+// echoer keeps a client echoing until the end of the test, and counts the
+// echoes that failed.
+type echoer struct {
+	c        *sio2.Client
+	ok, fail atomic.Int32
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func keepEchoing(t *testing.T, c *sio2.Client) *echoer {
+	t.Helper()
+	ec := &echoer{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ec.done)
+		for i := 0; ; i++ {
+			select {
+			case <-ec.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			args, err := c.Call(ctx, "echo", i)
+			cancel()
+			if err == nil && len(args) == 1 && string(args[0]) == strconv.Itoa(i) {
+				ec.ok.Add(1)
+			} else {
+				ec.fail.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(ec.end)
+	return ec
+}
+
+func (ec *echoer) end() {
+	select {
+	case <-ec.stop:
+	default:
+		close(ec.stop)
+	}
+	<-ec.done
+}
+
+// check fails t unless every echo so far came back, and one more does.
+func (ec *echoer) check(t *testing.T, after string) {
+	t.Helper()
+	if got := call(t, ec.c, "echo", "still here"); got != `"still here"` {
+		t.Fatalf("after %s, another client's echo = %s", after, got)
+	}
+	if n := ec.fail.Load(); n > 0 {
+		t.Fatalf("after %s, %d echoes of another client failed", after, n)
+	}
+}
+
+// fastPings: a connection the engine closes while it reads a POST holds
+// that POST until the read deadline (PingTimeout after the last ping; see
+// TestMalformedPackets), so attackers never ping and the timeout is short.
+var fastPings = &googollee.Options{Engine: &engineio.Options{PingInterval: 500 * time.Millisecond, PingTimeout: 2 * time.Second}}
+
+// binHandler registers "bin", whose argument holds a parser.Buffer: a
+// placeholder past the attachments panicked the engine on it.
+func binHandler(e *env) {
+	googollee.OnEvent(e.srv, "bin", func(_ *iosessions.Socket, b parser.Buffer) (int, error) {
+		return len(b.Data), nil
+	})
+}
+
+// TestNoPacketCrashes: the socket.io packets that go-socket.io v1.7.0
+// panics on, unrecovered (a huge attachment count: makeslice; a
+// placeholder past the attachments: index out of range), end only the
+// connection that sent them, over both transports, while other clients
+// keep echoing.
+func TestNoPacketCrashes(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e := newEnv(t, envOptions{Options: fastPings, Setup: binHandler})
+		var echoers []*echoer
+		for _, tr := range transports {
+			echoers = append(echoers, keepEchoing(t, e.dial(t, tr, nil, nil)))
+		}
+		for _, tr := range transports {
+			for _, p := range []string{
+				`451999999999999999-["msg","x"]`,
+				`451-["bin",{"_placeholder":true,"num":7}]`,
+			} {
+				t.Run(string(tr)+"/"+p, func(t *testing.T) {
+					c, err := sio2.Dial(ctxT(t), e.URL, sio2.Options{Transport: tr, NoPing: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = c.Close() })
+					expectEvent(t, c, "sinvalid")
+					_ = c.SendRaw(ctxT(t), p) // a polling POST gets 400
+					waitClosed(t, c, time.Now().Add(5*time.Second))
+					for _, ec := range echoers {
+						ec.check(t, p)
+					}
+				})
+			}
+		}
+		for _, ec := range echoers {
+			ec.end()
+			if ec.ok.Load() == 0 {
+				t.Error("no echo came back")
+			}
+		}
+	})
+}
+
+// TestPacketCatalogue sends every socket.io packet of the fuzz catalogue
+// (googollee.PacketCatalogue, the seeds of FuzzInspect) to a live server,
+// over websocket and polling, each from a new connection, and checks that
+// the server still answers other clients after each.
+func TestPacketCatalogue(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e := newEnv(t, envOptions{Options: fastPings, Setup: binHandler})
+		var echoers []*echoer
+		for _, tr := range transports {
+			echoers = append(echoers, keepEchoing(t, e.dial(t, tr, nil, nil)))
+		}
+		var sends sync.WaitGroup
+		for _, tr := range transports {
+			for _, s := range googollee.PacketCatalogue() {
+				t.Run(string(tr)+"/"+s.Name, func(t *testing.T) {
+					c, err := sio2.Dial(ctxT(t), e.URL, sio2.Options{Transport: tr, NoPing: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = c.Close() })
+					expectEvent(t, c, "sinvalid")
+					// A POST whose packet the engine closes the connection on
+					// is answered at the read deadline: do not wait for it.
+					sends.Add(1)
+					go func() {
+						defer sends.Done()
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						defer cancel()
+						_ = c.SendRaw(ctx, "4"+s.Packet)
+					}()
+					for _, ec := range echoers {
+						ec.check(t, s.Name)
+					}
+				})
+			}
+		}
+		sends.Wait()
+		for _, ec := range echoers {
+			ec.check(t, "the catalogue")
+		}
+	})
+}
+
+// TestSizeCapHeap: a 10 MB message to a server with the default cap
+// (1 MB) ends its connection, and the server allocates less than twice
+// the cap on it: it reads no more than the cap, in chunks, and a polling
+// POST whose Content-Length is over the cap not at all. (TotalAlloc
+// counts every allocation, freed or not, of the whole process.)
+func TestSizeCapHeap(t *testing.T) {
+	const size = 10 << 20
+	const limit = 2 * googollee.DefaultMaxMessageBytes
+	for _, tc := range []struct {
+		name string
+		send func(t *testing.T, e *env) // sends the 10 MB message
+	}{
+		{"websocket", func(t *testing.T, e *env) {
+			// A write buffer that holds the message: one frame, allocated
+			// before the measure.
+			d := websocket.Dialer{WriteBufferSize: size + 1024}
+			ws, _, err := d.Dial("ws"+strings.TrimPrefix(e.URL, "http")+"/socket.io/?EIO=3&transport=websocket", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			msg := []byte(hugePrefix + strings.Repeat("x", size) + hugeSuffix)
+			for range 2 { // the open and connect packets
+				if _, _, err := ws.ReadMessage(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			measure(t, limit, func() {
+				_ = ws.WriteMessage(websocket.TextMessage, msg) // the server may hang up first
+				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					if _, _, err := ws.ReadMessage(); err != nil {
+						if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+							t.Error("the connection is still open")
+						}
+						return
+					}
+				}
+			})
+		}},
+		{"polling", func(t *testing.T, e *env) { postHuge(t, e, size, true) }},
+		{"polling/chunked", func(t *testing.T, e *env) { postHuge(t, e, size, false) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			tc.send(t, e)
+		})
+	}
+}
+
+// The huge message is an event whose argument is a string of x.
+const hugePrefix, hugeSuffix = `42["echo","`, `"]`
+
+// postHuge POSTs a text payload of one size-byte event to a polling
+// session, from a reader that allocates nothing, with its Content-Length
+// or chunked, and wants 413.
+func postHuge(t *testing.T, e *env, size int, sized bool) {
+	c := e.dial(t, sio2.Polling, nil, nil)
+	head := fmt.Sprintf("%d:", len(hugePrefix)+size+len(hugeSuffix)) + hugePrefix
+	body := io.MultiReader(strings.NewReader(head), &repeatReader{b: 'x', n: size}, strings.NewReader(hugeSuffix))
+	req, err := http.NewRequest(http.MethodPost, c.URL(sio2.Polling), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	if sized {
+		req.ContentLength = int64(len(head) + size + len(hugeSuffix))
+	} else {
+		req.ContentLength = -1
+	}
+	measure(t, 2*googollee.DefaultMaxMessageBytes, func() {
+		resp, err := e.http.Do(req)
+		if err != nil {
+			t.Logf("POST: %v (the server may hang up first)", err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", resp.StatusCode)
+		}
+	})
+	waitClosed(t, c, time.Now().Add(10*time.Second))
+}
+
+// repeatReader reads n bytes b.
+type repeatReader struct {
+	b byte
+	n int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(len(p), r.n)]
+	for i := range p {
+		p[i] = r.b
+	}
+	r.n -= len(p)
+	return len(p), nil
+}
+
+// measure runs f and fails t if the process allocated limit bytes or more
+// meanwhile.
+func measure(t *testing.T, limit uint64, f func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d KB (limit %d KB); live heap %+d KB", alloc>>10, limit>>10, (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10)
+	if alloc >= limit {
+		t.Errorf("allocated %d bytes, want under %d", alloc, limit)
 	}
 }
