@@ -118,6 +118,9 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	if err := s.io.On("connection", s.onConnection); err != nil {
 		return nil, err
 	}
+	if err := s.closeTransports(); err != nil {
+		return nil, err
+	}
 	m.SetBroadcaster(broadcaster{s.io})
 	return s, nil
 }
