@@ -1,0 +1,40 @@
+package googollee_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/googollee/go-socket.io/engineio"
+
+	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/googollee"
+	"github.com/iosessions/iosessions/internal/conformance"
+	"github.com/iosessions/iosessions/internal/sio2"
+)
+
+// TestLeak runs 10,000 connect/disconnect cycles (clean closes, TCP
+// resets, clients that stop answering; websocket and polling) and checks
+// that the Manager's tables empty and the goroutines return to their
+// baseline (see conformance.Leak).
+func TestLeak(t *testing.T) {
+	rep := conformance.Leak(t, conformance.LeakBinding{
+		Name: "googollee",
+		EIO:  3,
+		NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
+			// The engine drops a client that has not pinged for
+			// PingTimeout.
+			srv, err := googollee.NewServer(m, &googollee.Options{Engine: &engineio.Options{
+				PingInterval: 250 * time.Millisecond,
+				PingTimeout:  750 * time.Millisecond,
+			}})
+			if err != nil {
+				return nil, err
+			}
+			return &suiteServer{Server: srv, served: make(chan struct{})}, nil
+		},
+		SocketID:  func(c *sio2.Client) string { return c.SID },
+		StallWait: 5 * time.Second,
+	}, 10000)
+	t.Logf("%d cycles (%d resets, %d stalls, %d over polling) in %v; namespace connects redialed: %d",
+		rep.Cycles, rep.Resets, rep.Stalls, rep.Polling, rep.Took.Round(time.Millisecond), rep.Retries)
+}
