@@ -10,6 +10,8 @@ package main_test
 //     (-parallel, GOMAXPROCS by default), each against its own example.
 //   - TestBrowser runs test/e2e/browser.js (the example page in headless
 //     Chromium) for each engine × mode.
+//   - TestNodes (nodes_test.go) runs test/e2e/nodes.js against two
+//     examples on one private redis-server, for each engine × mode.
 //
 // They need node, the npm packages of example/web and test/e2e, and chromium:
 // scripts/deps.sh installs them. When something is missing the tests skip,
