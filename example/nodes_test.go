@@ -14,7 +14,8 @@ import (
 // that the nodes' shared token keys and channels meet no other test's),
 // on different ports, websocket only. test/e2e/nodes.js drives them with
 // the engine's real socket.io client: a session made on one node serves
-// sockets on the other (by cookie and by the other's shim token), a
+// sockets on the other (by cookie, and by the other's shim token, which
+// is then refused on the node that issued it: single use), a
 // logout on one node ends the session's sockets on the other within 1 s,
 // and in permessage mode 200 incr from a socket on each node at once
 // count to exactly 400.

@@ -5,7 +5,9 @@
 //
 //   - a session made on node A (POST /login) is the session of a socket on
 //     node B (welcome with the user), by cookie and by a shim token that
-//     node A issued (the nodes share their token keys through Redis);
+//     node A issued (the nodes share their token keys through Redis),
+//     which node A then refuses (a token is good for one handshake on
+//     any node);
 //   - POST /logout on node A makes every socket of that session on node B
 //     (and on A) receive sinvalid and disconnect within 1 s, measured from
 //     when the request was sent; a socket of another session stays;
@@ -202,7 +204,7 @@ const opened = [];
 const track = (s) => { opened.push(s); return s; };
 const figures = { logoutSinvalidMs: [], logoutDisconnectMs: [] };
 
-test('a session made on node A is the session of sockets on node B, by cookie and by A\'s shim token', async () => {
+test('a session made on node A is the session of sockets on node B, by cookie and by A\'s shim token, which A then refuses', async () => {
   const user = uniqueUser('across');
   const cookie = await login(A, user);
   const byCookie = track(new Sock('B-cookie', B, { cookie }));
@@ -214,6 +216,12 @@ test('a session made on node A is the session of sockets on node B, by cookie an
   const byToken = track(new Sock('B-token', B, { token: r.json.token }));
   await byToken.welcome({ user, count: 0 });
   assert.deepEqual(await byToken.ack('whoami'), { user, count: 0 }, 'whoami on B over the token');
+  // Tokens are single-use on every node (the store's ledger in Redis):
+  // the one B took is refused on A.
+  const replay = track(new Sock('A-replay', A, { token: r.json.token }));
+  const e = await replay.waitFor('sinvalid');
+  assert.ok(!replay.events.some((x) => x.name === 'welcome'), `the token used on B was accepted again on A: ${replay.seen()}`);
+  assert.equal(typeof e.data?.reason, 'string', `A-replay: sinvalid payload ${JSON.stringify(e.data)}`);
 });
 
 test(`POST /logout on node A: every socket of the session on B and A gets sinvalid and disconnects within ${LOGOUT_LIMIT} ms`, async () => {
