@@ -18,6 +18,11 @@ import (
 func (s *Socket) doPerConn(fn func(*Session) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Checked under the lock that Shutdown's save takes: an event either
+	// ran before that save, which then holds its changes, or is refused.
+	if s.m.shuttingDown() {
+		return ErrShutdown
+	}
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(s.sess) }); err != nil {
 		return err

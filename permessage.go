@@ -17,6 +17,9 @@ import (
 // on different nodes are serialized as well.
 
 func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) error {
+	if s.m.shuttingDown() {
+		return ErrShutdown
+	}
 	held, unlock, err := s.m.lockSession(ctx, s.ref)
 	if err != nil {
 		return err

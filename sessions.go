@@ -328,7 +328,10 @@ func (m *Manager) end(ctx context.Context, w http.ResponseWriter, r *http.Reques
 // Shutdown saves the sessions of all live sockets (PerConnection), waits
 // for pending saves, stops the periodic flush and, if the Manager made
 // its own MemoryStore, closes it. It returns ctx's error if ctx ends first.
-// New sockets get ErrShutdown. It is idempotent.
+// From its start, new sockets get ErrShutdown, and so do session events
+// (an error ack "shutting down"): every event acked before is saved. It
+// is idempotent. A binding's Server.Shutdown calls it between refusing new
+// handshakes and closing the engine.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true

@@ -199,8 +199,9 @@ func (s *Socket) connected(t *Session) error {
 // session freshly loaded, saved after fn if it changed, while no other
 // event of the session runs in this process. Bindings call it for every
 // session event and send the ack after it returns. It returns the socket's
-// reason when it has no session, the store's error, fn's error, or a
-// *PanicError when fn panicked; fn runs only with a valid session.
+// reason when it has no session, ErrShutdown once Shutdown began, the
+// store's error, fn's error, or a *PanicError when fn panicked; fn runs
+// only with a valid session.
 func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
 	select {
 	case <-s.ready:

@@ -104,7 +104,7 @@ func accept(r *http.Request, c transport.Conn) *handshake {
 // while it is a handshake in flight.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, isHandshake bool) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || (s.draining && isHandshake) {
 		s.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return

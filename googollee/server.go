@@ -92,6 +92,7 @@ type Server struct {
 	// (See handshake.go.)
 	mu         sync.Mutex
 	closed     bool
+	draining   bool // Shutdown began: new handshakes get 503
 	handshakes int                     // handshakes not yet handed over to Serve
 	conns      map[*handshake]struct{} // connections they made, until closed
 }
@@ -172,10 +173,14 @@ func (s *Server) Engine() *socketio.Server { return s.engine }
 func (s *Server) Serve() error { return s.engine.Serve() }
 
 // Close disconnects the server's sockets and stops the engine. Engine
-// requests after Close get 503. Call Manager.Shutdown first, so the
-// sessions of live sockets are saved.
+// requests after Close get 503. Shutdown is Close done in order (the
+// sessions of live sockets saved first). It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	s.mu.Unlock()
 	s.waitHandshakes()

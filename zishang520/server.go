@@ -78,8 +78,9 @@ type Server struct {
 	io      *socket.Server
 	handler http.Handler
 
-	mu     sync.RWMutex
-	closed bool
+	mu       sync.RWMutex
+	closed   bool
+	draining bool // Shutdown began: new handshakes get 503
 	events map[string]func(*socket.Socket, []any) // by event name
 }
 
@@ -136,7 +137,7 @@ func (s *Server) Engine() *socket.Server { return s.io }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.m.RecoverEngine()
 	s.mu.RLock()
-	closed := s.closed
+	closed := s.closed || (s.draining && !r.URL.Query().Has("sid"))
 	s.mu.RUnlock()
 	switch {
 	case closed:
@@ -172,8 +173,8 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) (answered bool) {
 }
 
 // Close disconnects the server's sockets and stops the engine. Engine
-// requests after Close get 503. Call Manager.Shutdown first, so the
-// sessions of live sockets are saved. It is idempotent.
+// requests after Close get 503. Shutdown is Close done in order (the
+// sessions of live sockets saved first). It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -184,7 +185,16 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	done := make(chan error, 1)
 	s.io.Close(func(err error) { done <- err })
-	return <-done
+	err := <-done
+	// The engine does not report the disconnect of a socket that was
+	// still connecting when it closed: end those here (Closed is
+	// idempotent), or they stay in the Manager's registry for good.
+	for _, sock := range s.m.Sockets() {
+		if c, ok := sock.Conn().(*Conn); ok && c.s.Nsp().Server() == s.io {
+			sock.Closed("server shut down")
+		}
+	}
+	return err
 }
 
 func (s *Server) onConnection(args ...any) {

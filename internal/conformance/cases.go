@@ -41,6 +41,7 @@ func Run(t *testing.T, b Binding) {
 		{"PanicContained", panicContained},
 		{"Routers", routers},
 		{"Nodes", nodes},
+		{"Shutdown", shutdown},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}

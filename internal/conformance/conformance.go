@@ -52,6 +52,8 @@ type Server interface {
 	Typed(h TypedHandlers)
 	// Start starts serving, after the handlers are registered.
 	Start()
+	// Shutdown stops the server in order (the binding's Server.Shutdown).
+	Shutdown(ctx context.Context) error
 	// Close stops the server.
 	Close() error
 }

@@ -45,12 +45,14 @@ func DialSIO2(eio int, retries func()) func(ctx context.Context, url string, o D
 	}
 }
 
-// forward hands c's events to on, in order, until c ends.
+// forward hands c's events to on (if any), in order, until c ends.
 func forward(c *sio2.Client, on func(string, []json.RawMessage)) {
 	for {
 		select {
 		case ev := <-c.Events():
-			on(ev.Name, ev.Args)
+			if on != nil {
+				on(ev.Name, ev.Args)
+			}
 		case <-c.Done():
 			return
 		}
