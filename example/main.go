@@ -119,10 +119,9 @@ func run() error {
 	// Save the sessions of connected sockets first, then stop.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := m.Shutdown(sctx); err != nil {
+	if err := io.Shutdown(sctx); err != nil {
 		slog.Error("shutdown", "err", err)
 	}
-	_ = io.Close()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -132,7 +131,9 @@ func run() error {
 // engineServer is what the example needs of a binding's server.
 type engineServer interface {
 	http.Handler
-	Close() error
+	// Shutdown refuses new handshakes, saves the sessions of connected
+	// sockets (Manager.Shutdown), then closes the sockets and the engine.
+	Shutdown(ctx context.Context) error
 }
 
 // backend is the example's session store and, with -store redis, the
