@@ -42,6 +42,7 @@ func Run(t *testing.T, b Binding) {
 		{"Routers", routers},
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},
+		{"NoSecretsLogged", noSecretsLogged},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
