@@ -77,6 +77,7 @@ type Server struct {
 	m       *iosessions.Manager
 	io      *socket.Server
 	handler http.Handler
+	max     int64 // Options.MaxMessageBytes
 
 	mu       sync.RWMutex
 	closed   bool
@@ -113,7 +114,7 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	so.SetMaxHttpBufferSize(o.MaxMessageBytes)
 	so.SetServeClient(false)
 	so.SetCors(nil) // CORS is ServeHTTP's: only for allowed origins
-	s := &Server{m: m, events: make(map[string]func(*socket.Socket, []any))}
+	s := &Server{m: m, max: o.MaxMessageBytes, events: make(map[string]func(*socket.Socket, []any))}
 	s.io = socket.NewServer(nil, so)
 	s.handler = s.io.ServeHandler(so)
 	if err := s.io.On("connection", s.onConnection); err != nil {
@@ -145,6 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.m.CheckOrigin(r) != nil:
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 	case s.cors(w, r):
+	case r.Method == http.MethodPost && s.capBody(w, r):
 	default:
 		s.handler.ServeHTTP(w, r)
 	}
