@@ -23,9 +23,12 @@
 // session id generator (the engine's own hands out 1, 2, 3…), checks the
 // Origin of every engine request before the engine sees it (the engine
 // accepts cross-origin polling), refuses JSONP polling (the engine echoes
-// its parameter into JavaScript), caps the size of a message, and recovers
-// panics in every hook it installs, reporting them to
-// Config.ErrorHandler of the Manager.
+// its parameter into JavaScript), caps the size of a message, ends the
+// connection of a socket.io packet that the engine would crash on or
+// misread (more than MaxAttachments attachments, a placeholder past
+// them, an event without a name, an id past 2^64-1: the engine decodes
+// on a goroutine where nothing recovers), and recovers panics in every
+// hook it installs, reporting them to Config.ErrorHandler of the Manager.
 //
 // Goroutines: sconnection and sinvalid handlers run on a goroutine of the
 // binding per connection; smessage and event handlers run on the engine's
