@@ -1,4 +1,4 @@
-.PHONY: run test
+.PHONY: run test bench-idle
 
 # run starts the example server on http://127.0.0.1:8080 (installs the page's
 # npm packages first when missing).
@@ -8,3 +8,9 @@ run:
 # test is the project's single test command (CI runs it too).
 test:
 	./scripts/test.sh
+
+# bench-idle reports the heap (B/conn) and goroutines of an idle websocket
+# connection in the server, per engine, bare and with iosessions, at 1,000
+# and 10,000 connections (the clients run in a child process).
+bench-idle:
+	go test -p 1 -run '^$$' -bench BenchmarkIdleConn -benchtime=1x ./googollee/ ./zishang520/
