@@ -4,12 +4,17 @@ package googollee_test
 // what malformed packets do.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/googollee/go-socket.io/engineio"
+	"github.com/googollee/go-socket.io/parser"
 
 	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/googollee"
@@ -147,4 +152,47 @@ func TestNonASCII(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Registering a handler whose argument holds a struct named Buffer other
+// than the engine's panics at once, naming it, rather than panicking the
+// engine on every event; parser.Buffer and other types are fine.
+func TestArgTypeRefused(t *testing.T) {
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	srv, err := googollee.NewServer(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	e := struct{ srv *googollee.Server }{srv}
+	type wrapped struct {
+		Items map[string][]*bytes.Buffer
+	}
+	for name, register := range map[string]func(){
+		"bytes.Buffer": func() {
+			googollee.OnEvent(e.srv, "a", func(*iosessions.Socket, bytes.Buffer) (int, error) { return 0, nil })
+		},
+		"nested": func() {
+			googollee.OnMessage(e.srv, "b", func(*iosessions.Socket, *iosessions.Session, wrapped) (int, error) { return 0, nil })
+		},
+	} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "bytes.Buffer") {
+					t.Errorf("%s: recovered %v, want a panic naming bytes.Buffer", name, v)
+				}
+			}()
+			register()
+		}()
+	}
+	type ok struct {
+		B    parser.Buffer
+		Self *ok
+		M    map[string]any
+	}
+	googollee.OnEvent(e.srv, "c", func(*iosessions.Socket, ok) (int, error) { return 0, nil })
 }
