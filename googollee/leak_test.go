@@ -33,6 +33,7 @@ func TestLeak(t *testing.T) {
 			return &suiteServer{Server: srv, served: make(chan struct{})}, nil
 		},
 		SocketID:  func(c *sio2.Client) string { return c.SID },
+		Entries:   func(s conformance.Server) int { return googollee.HandshakeEntries(s.(*suiteServer).Server) },
 		StallWait: 5 * time.Second,
 	}, 10000)
 	t.Logf("%d cycles (%d resets, %d stalls, %d over polling) in %v; namespace connects redialed: %d",

@@ -34,6 +34,9 @@ type LeakBinding struct {
 	// SocketID returns the id under which the Manager knows the socket
 	// of a connected client (Manager.Socket).
 	SocketID func(c *sio2.Client) string
+	// Entries, if set, counts what the binding keeps in its own tables
+	// for srv's connections: it must drop to 0 with the Manager's.
+	Entries func(srv Server) int
 	// StallWait bounds how long the server takes to drop a client that
 	// stopped answering.
 	StallWait time.Duration
@@ -189,6 +192,7 @@ type leakEnv struct {
 	t          *testing.T
 	b          LeakBinding
 	m          *iosessions.Manager
+	srv        Server
 	url        string
 	cookies    []*http.Cookie
 	retries    atomic.Int32
@@ -220,7 +224,7 @@ func leakRun(t *testing.T, b LeakBinding, mode iosessions.Mode, cycles int) Leak
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &leakEnv{t: t, b: b, m: m}
+	e := &leakEnv{t: t, b: b, m: m, srv: srv}
 	m.OnConnection(func(s *iosessions.Socket, sess *iosessions.Session) {
 		e.opened.Add(1)
 		_ = s.Emit("welcome", sess.Values["user"])
@@ -334,11 +338,15 @@ func (e *leakEnv) settle(wait time.Duration) error {
 	for {
 		st := e.m.Stats()
 		o, c := e.opened.Load(), e.closed.Load()
-		if st == (iosessions.Stats{}) && o == c {
+		n := 0
+		if e.b.Entries != nil {
+			n = e.b.Entries(e.srv)
+		}
+		if st == (iosessions.Stats{}) && o == c && n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: Manager tables %+v; %d sockets opened (sconnection or sinvalid), %d disconnected", wait, st, o, c)
+			return fmt.Errorf("after %v: Manager tables %+v; %d sockets opened (sconnection or sinvalid), %d disconnected; %d entries in the binding's tables", wait, st, o, c, n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
