@@ -25,7 +25,7 @@ func TestLeak(t *testing.T) {
 			// PingTimeout.
 			srv, err := googollee.NewServer(m, &googollee.Options{Engine: &engineio.Options{
 				PingInterval: 250 * time.Millisecond,
-				PingTimeout:  750 * time.Millisecond,
+				PingTimeout:  1500 * time.Millisecond,
 			}})
 			if err != nil {
 				return nil, err
@@ -36,6 +36,6 @@ func TestLeak(t *testing.T) {
 		Entries:   func(s conformance.Server) int { return googollee.HandshakeEntries(s.(*suiteServer).Server) },
 		StallWait: 5 * time.Second,
 	}, 10000)
-	t.Logf("%d cycles (%d resets, %d stalls, %d over polling) in %v; namespace connects redialed: %d",
-		rep.Cycles, rep.Resets, rep.Stalls, rep.Polling, rep.Took.Round(time.Millisecond), rep.Retries)
+	t.Logf("%d cycles (%d resets, %d stalls, %d over polling) in %v; namespace connects redialed: %d; dropped early: %d",
+		rep.Cycles, rep.Resets, rep.Stalls, rep.Polling, rep.Took.Round(time.Millisecond), rep.Retries, rep.Dropped)
 }

@@ -72,6 +72,7 @@ type LeakReport struct {
 	// PollingCloses are the clean closes over polling.
 	PollingCloses int
 	Retries       int           // EIO=4 namespace connects left unanswered and redialed
+	Dropped       int           // clients the server dropped before their cycle's end
 	Took          time.Duration // wall time of the cycles and the checks
 	// Left counts the Leftovers found at the end, by Func.
 	Left map[string]int
@@ -114,6 +115,7 @@ func Leak(t *testing.T, b LeakBinding, cycles int) LeakReport {
 			rep.Polling += r.Polling
 			rep.PollingCloses += r.PollingCloses
 			rep.Retries += r.Retries
+			rep.Dropped += r.Dropped
 		})
 	}
 	left, err := before.check(10*time.Second, b.Leftovers, rep)
@@ -201,6 +203,7 @@ type leakEnv struct {
 	stalled    atomic.Int32
 	polls      atomic.Int32
 	pollCloses atomic.Int32
+	drops      atomic.Int32
 
 	opened, closed atomic.Int32   // sconnection and sinvalid calls; disconnect calls
 	stalls         sync.WaitGroup // stalled clients not yet dropped and freed
@@ -315,6 +318,9 @@ func leakRun(t *testing.T, b LeakBinding, mode iosessions.Mode, cycles int) Leak
 	if n := e.fails.Load(); n > 10 {
 		t.Errorf("%s: %d cycles failed", b.Name, n)
 	}
+	if n := int(e.drops.Load()); n > cycles/100 {
+		t.Errorf("%s: %d of %d clients dropped by the server before their cycle's end", b.Name, n, cycles)
+	}
 	if err := e.settle(10 * time.Second); err != nil {
 		t.Errorf("%s: after %d cycles: %v", b.Name, cycles, err)
 	}
@@ -323,7 +329,8 @@ func leakRun(t *testing.T, b LeakBinding, mode iosessions.Mode, cycles int) Leak
 	}
 	rep := LeakReport{Cycles: cycles, Retries: int(e.retries.Load()),
 		Resets: int(e.resets.Load()), Stalls: int(e.stalled.Load()),
-		Polling: int(e.polls.Load()), PollingCloses: int(e.pollCloses.Load())}
+		Polling: int(e.polls.Load()), PollingCloses: int(e.pollCloses.Load()),
+		Dropped: int(e.drops.Load())}
 	if _, err := warm.check(10*time.Second, b.Leftovers, rep); err != nil {
 		t.Errorf("%s: goroutines left after %d cycles, while the server runs: %v", b.Name, cycles, err)
 	}
@@ -349,6 +356,19 @@ func (e *leakEnv) settle(wait time.Duration) error {
 			return fmt.Errorf("after %v: Manager tables %+v; %d sockets opened (sconnection or sinvalid), %d disconnected; %d entries in the binding's tables", wait, st, o, c, n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lost reports a cycle whose client ended early: a drop, if the
+// connection ended (a server that timed out a client slow to answer
+// under load, which is one more way for a cycle to end), else a failure.
+// More than one drop in a hundred cycles fails the run (see leakRun).
+func (e *leakEnv) lost(i int, c *sio2.Client, format string, args ...any) {
+	select {
+	case <-c.Done():
+		e.drops.Add(1)
+	default:
+		e.fail(i, format, args...)
 	}
 }
 
@@ -398,13 +418,13 @@ func (e *leakEnv) cycle(i int) {
 	if !quick || end == endStall {
 		// The first event: welcome, or sinvalid without a session.
 		if _, err := c.Next(ctx); err != nil {
-			e.fail(i, "%s: no first event: %v", tr, err)
+			e.lost(i, c, "%s: no first event: %v", tr, err)
 			_ = c.Close()
 			return
 		}
 		if i%2 == 0 && end != endStall && h.Get("Cookie") != "" {
 			if _, err := c.Call(ctx, "incr"); err != nil {
-				e.fail(i, "%s: incr: %v", tr, err)
+				e.lost(i, c, "%s: incr: %v", tr, err)
 				_ = c.Close()
 				return
 			}
