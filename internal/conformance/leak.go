@@ -90,9 +90,11 @@ type LeakReport struct {
 // the connect is answered.
 //
 // After the cycles the Manager's registry and lock table must empty
-// (Manager.Stats) and the goroutines return to what they were after one
-// warm-up cycle, while the server still runs; once it is closed, to what
-// they were before Leak.
+// (Manager.Stats), and the binding's tables (Entries), every socket must
+// have had its disconnect handler call, and the goroutines must return,
+// but for the binding's Leftovers, to what they were after two warm-up
+// cycles (one per transport) while the server still runs, and once it
+// is closed, to what they were before Leak.
 func Leak(t *testing.T, b LeakBinding, cycles int) LeakReport {
 	t.Helper()
 	before := snapshot()
