@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"strconv"
 
 	"github.com/googollee/go-socket.io/engineio/frame"
 	"github.com/googollee/go-socket.io/engineio/packet"
@@ -44,6 +45,9 @@ const maxDepth = 10000
 // errBadPacket ends a connection that sent a packet the engine would
 // crash on or misread.
 var errBadPacket = errors.New("googollee: malformed packet")
+
+// errBadPayload refuses a polling body whose framing does not decode.
+var errBadPayload = errors.New("googollee: malformed polling payload")
 
 func badPacket(why string) error { return fmt.Errorf("%w: %s", errBadPacket, why) }
 
@@ -652,21 +656,33 @@ func (j *jsonScanner) close() error {
 // application/octet-stream, text otherwise), before the engine reads it:
 // the engine answers a POST only once its packets are read, so a packet
 // refused while the engine reads it would hold the POST until the read
-// deadline. A body that does not decode is the engine's to refuse.
-func checkPayload(body []byte, contentType string) error {
+// deadline. A body whose framing does not decode is refused too: the
+// engine would hold the POST and fail the session's next poll with a 500.
+func checkPayload(body []byte, contentType string) (err error) {
 	typ, _, err := mime.ParseMediaType(contentType)
 	if err != nil || typ != "application/octet-stream" && typ != "text/plain" {
 		return nil // the engine refuses it
 	}
 	binary := typ == "application/octet-stream"
+	if !binary && !framesFit(body) {
+		// The engine would wait for the missing bytes, holding the POST
+		// and the session's writer until its ping timeout.
+		return fmt.Errorf("%w: a length runs past the body", errBadPayload)
+	}
 	p := payload.New(binary)
 	fed := make(chan struct{})
+	var feedErr error
 	go func() {
 		defer close(fed)
-		_ = p.FeedIn(bytes.NewReader(body), binary)
+		feedErr = p.FeedIn(bytes.NewReader(body), binary)
 		_ = p.Close() // ends NextReader below
 	}()
-	defer func() { <-fed }()
+	defer func() {
+		<-fed
+		if err == nil && feedErr != nil {
+			err = fmt.Errorf("%w: %v", errBadPayload, feedErr)
+		}
+	}()
 	// Every frame is read to the end: FeedIn returns only once the last
 	// one is, or a frame fails (Close reports it to FeedIn), whatever
 	// Close does meanwhile.
@@ -685,4 +701,26 @@ func checkPayload(body []byte, contentType string) error {
 			return refused
 		}
 	}
+}
+
+// framesFit reports whether every "<length>:" of a text payload (lengths
+// in bytes, as the engine reads them) ends within body. What else is
+// wrong with the framing is the engine's decoder's to find.
+func framesFit(body []byte) bool {
+	for rest := body; len(rest) > 0; {
+		colon := bytes.IndexByte(rest, ':')
+		if colon <= 0 || colon > 10 {
+			return true // not a length: the decoder refuses it
+		}
+		n, err := strconv.Atoi(string(rest[:colon]))
+		if err != nil || n < 0 {
+			return true
+		}
+		rest = rest[colon+1:]
+		if n > len(rest) {
+			return false
+		}
+		rest = rest[n:]
+	}
+	return true
 }

@@ -129,7 +129,7 @@ type payloadSeed struct {
 	name    string
 	body    string
 	binary  bool
-	refused bool // by checkPayload; framing errors are the engine's
+	refused bool // by checkPayload, framing errors included
 }
 
 func payloadSeeds() []payloadSeed {
@@ -137,24 +137,24 @@ func payloadSeeds() []payloadSeed {
 		{"text", `14:42["echo","x"]`, false, false},
 		{"text-two", `14:42["echo","x"]1:2`, false, false},
 		{"text-bad-second", `14:42["echo","x"]32:451999999999999999-["msg","x"]`, false, true},
-		{"len-0", `0:`, false, false},
+		{"len-0", `0:`, false, true},
 		// The engine reads "0:" and then the next byte as a packet type: here
 		// a close packet, then "4:42[" (an event cut short).
 		{"len-0-then-packet", `0:14:42["echo","x"]`, false, true},
-		{"len-negative", `-1:42["echo",1]`, false, false},
-		{"len-longer", `99:42["echo",1]`, false, false},
-		{"len-non-digits", `1a:42["echo",1]`, false, false},
+		{"len-negative", `-1:42["echo",1]`, false, true},
+		{"len-longer", `99:42["echo",1]`, false, true},
+		{"len-non-digits", `1a:42["echo",1]`, false, true},
 		{"len-twenty-digits", `99999999999999999999:42["echo",1]`, false, false},
 		{"len-empty", `:42`, false, true}, // an empty socket.io packet
-		{"b64-bad", `10:b4!!!!****`, false, false},
+		{"b64-bad", `10:b4!!!!****`, false, true},
 		{"b64-good", `6:b4AQID`, false, false},
-		{"b64-attachment", `43:451-["bin",{"_placeholder":true,"num":0}]6:b4AQID`, false, false},
+		{"b64-attachment", `41:451-["bin",{"_placeholder":true,"num":0}]6:b4AQID`, false, false},
 		{"b64-placeholder-past", `43:451-["bin",{"_placeholder":true,"num":7}]6:b4AQID`, false, true},
-		{"binary", "\x00\x01\x04\xff42[\"echo\",1]", false, false},
+		{"binary", "\x00\x01\x04\xff42[\"echo\",1]", false, true}, // binary framing sent as text
 		{"binary-framing", "\x00\x01\x04\xff42[\"echo\",1]", true, false},
 		{"binary-framing-huge-count", "\x00\x03\x00\xff451999999999999999-[\"msg\",\"x\"]", true, true},
-		{"binary-framing-bad-length", "\x00\x0a\xff4", true, false},
-		{"binary-framing-bad-type", "\x07\x01\xff4", true, false},
+		{"binary-framing-bad-length", "\x00\x0a\xff4", true, true},
+		{"binary-framing-bad-type", "\x07\x01\xff4", true, true},
 		{"binary-framing-attachment", "\x01\x03\xff\x04\x01\x02", true, false},
 	}
 }

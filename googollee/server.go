@@ -95,7 +95,7 @@ type Server struct {
 	// (See handshake.go.)
 	mu         sync.Mutex
 	closed     bool
-	draining   bool // Shutdown began: new handshakes get 503
+	draining   bool                    // Shutdown began: new handshakes get 503
 	handshakes int                     // handshakes not yet handed over to Serve
 	conns      map[*handshake]struct{} // connections they made, until closed
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, b Binding) {
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},
 		{"NoSecretsLogged", noSecretsLogged},
+		{"RequestCatalogue", requestCatalogue},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
