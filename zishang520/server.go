@@ -81,8 +81,8 @@ type Server struct {
 
 	mu       sync.RWMutex
 	closed   bool
-	draining bool // Shutdown began: new handshakes get 503
-	events map[string]func(*socket.Socket, []any) // by event name
+	draining bool                                   // Shutdown began: new handshakes get 503
+	events   map[string]func(*socket.Socket, []any) // by event name
 }
 
 // NewServer returns a zishang520/socket.io server bound to m. Bad options
