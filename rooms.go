@@ -1,7 +1,10 @@
 package iosessions
 
 import (
+	"context"
 	"crypto/hmac"
+	"encoding/json"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -30,6 +33,80 @@ type Broadcaster interface {
 // through b. Bindings call it once, before serving; without it, each
 // socket is told on its own.
 func (m *Manager) SetBroadcaster(b Broadcaster) { m.rooms = b }
+
+// A Relay carries the Manager's broadcasts to the other nodes that share
+// the store: Relay sends msg to all of them, and each calls the function
+// given to OnRelay (the sender's own included). The iosredis store is one
+// (Redis pub/sub). A Manager uses its store as its relay when the store
+// implements Relay.
+type Relay interface {
+	Relay(ctx context.Context, msg []byte) error
+	OnRelay(f func(msg []byte))
+}
+
+// relayed is a broadcast on its way between nodes.
+type relayed struct {
+	Node  string            `json:"n"` // the sender, which skips its own
+	Room  string            `json:"r"`
+	Event string            `json:"e"`
+	Args  []json.RawMessage `json:"a"`
+}
+
+// Broadcast emits event with args to every socket in the engine room
+// room: the sockets of this process, through the binding, and, when the
+// store is a Relay (iosredis), those of every node sharing the store,
+// whichever engine they run and whether or not it has a cluster adapter.
+// args are sent as JSON. It returns an error if the binding cannot
+// broadcast or the relay fails (the local sockets are told either way).
+func (m *Manager) Broadcast(room, event string, args ...any) error {
+	if m.rooms == nil {
+		return errors.New("iosessions: Broadcast: the binding set no Broadcaster")
+	}
+	raw := make([]json.RawMessage, len(args))
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("iosessions: Broadcast: argument %d: %w", i, err)
+		}
+		raw[i] = b
+	}
+	err := m.rooms.Broadcast(room, event, rawArgs(raw)...)
+	if m.relay == nil {
+		return err
+	}
+	msg, jerr := json.Marshal(relayed{Node: m.node, Room: room, Event: event, Args: raw})
+	if jerr != nil {
+		return errors.Join(err, jerr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
+	defer cancel()
+	if rerr := m.relay.Relay(ctx, msg); rerr != nil {
+		err = errors.Join(err, m.storeErr(ctx, fmt.Errorf("relay: %w", rerr)))
+	}
+	return err
+}
+
+// fromRelay broadcasts, to this process's sockets, what another node
+// relayed.
+func (m *Manager) fromRelay(msg []byte) {
+	var r relayed
+	if json.Unmarshal(msg, &r) != nil || r.Node == m.node || m.rooms == nil {
+		return
+	}
+	if err := m.rooms.Broadcast(r.Room, r.Event, rawArgs(r.Args)...); err != nil {
+		m.ReportError(fmt.Errorf("iosessions: relayed broadcast: %w", err))
+	}
+}
+
+// rawArgs makes JSON arguments emit arguments (bindings send a
+// json.RawMessage as the JSON it holds).
+func rawArgs(raw []json.RawMessage) []any {
+	out := make([]any, len(raw))
+	for i, r := range raw {
+		out[i] = r
+	}
+	return out
+}
 
 func (m *Manager) roomOf(ref string) string {
 	h := hmac.New(sha256.New, m.tokens.roomKey)

@@ -143,6 +143,8 @@ type Manager struct {
 	reg   registry
 	locks lockTable
 	rooms Broadcaster // the binding's room broadcast, or nil
+	relay Relay       // the store, if it relays broadcasts between nodes
+	node  string      // this Manager's name among the relay's nodes
 
 	mu       sync.Mutex // guards closing, active and idle
 	closing  bool
@@ -218,6 +220,10 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	m.locks.init()
 	if n, ok := m.store.(Notifier); ok {
 		n.NotifyEnd(m.sessionEnded)
+	}
+	if r, ok := m.store.(Relay); ok {
+		m.relay, m.node = r, newID()
+		r.OnRelay(m.fromRelay)
 	}
 	if c, ok := m.store.(Checker); ok {
 		m.goTracked(func() { m.checker(c, cfg.CheckInterval) })

@@ -26,6 +26,8 @@
 //     sessions of its sockets still exist, so sessions that expire in
 //     Redis (which tells nobody) end on every node in bounded time.
 //   - TokenLedger: a shim token is good for one handshake on any node.
+//   - Relay: Manager.Broadcast reaches the room on every node, on any
+//     engine (go-socket.io's own Redis adapter is not to be relied on).
 //
 // Cross-node messages use Redis pub/sub through go-redis, which resubscribes
 // by itself after Redis restarts; a message published while a node was cut

@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// channel is the Redis pub/sub channel of ended sessions.
-func (s *Store) channel() string { return s.prefix + "ended" }
+// The Redis pub/sub channels of a Store: ended sessions, and the
+// Manager's relayed broadcasts.
+func (s *Store) endedChannel() string { return s.prefix + "ended" }
+func (s *Store) relayChannel() string { return s.prefix + "relay" }
 
 // NotifyEnd implements iosessions.Notifier: f is called with the id of
 // every session deleted through a Store on any node sharing this Redis and
@@ -17,20 +19,48 @@ func (s *Store) NotifyEnd(f func(id string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notify = append(s.notify, f)
+	s.subscribeLocked()
+}
+
+// OnRelay implements iosessions.Relay: f is called with every message
+// that a Store on any node sharing this Redis and KeyPrefix relayed, this
+// one's included.
+func (s *Store) OnRelay(f func(msg []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.relays = append(s.relays, f)
+	s.subscribeLocked()
+}
+
+// Relay implements iosessions.Relay: it publishes msg to every node.
+func (s *Store) Relay(ctx context.Context, msg []byte) error {
+	return s.client.Publish(ctx, s.relayChannel(), msg).Err()
+}
+
+// subscribeLocked subscribes to the Store's channels, once; s.mu is held.
+func (s *Store) subscribeLocked() {
 	if s.sub != nil || s.closed {
 		return
 	}
-	s.sub = s.client.Subscribe(context.Background(), s.channel())
+	ended, relay := s.endedChannel(), s.relayChannel()
+	s.sub = s.client.Subscribe(context.Background(), ended, relay)
 	s.subDone = make(chan struct{})
 	ch := s.sub.Channel()
 	go func() {
 		defer close(s.subDone)
 		for msg := range ch {
 			s.mu.Lock()
-			fs := s.notify
+			notify, relays := s.notify, s.relays
 			s.mu.Unlock()
-			for _, f := range fs {
-				f(msg.Payload)
+			switch msg.Channel {
+			case ended:
+				for _, f := range notify {
+					f(msg.Payload)
+				}
+			case relay:
+				for _, f := range relays {
+					f([]byte(msg.Payload))
+				}
 			}
 		}
 	}()
@@ -41,11 +71,11 @@ func (s *Store) NotifyEnd(f func(id string)) {
 func (s *Store) publishEnded(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	_ = s.client.Publish(ctx, s.channel(), id).Err()
+	_ = s.client.Publish(ctx, s.endedChannel(), id).Err()
 }
 
-// Close stops the subscription of NotifyEnd. It does not close the Redis
-// client. It is idempotent.
+// Close stops the subscription of NotifyEnd and OnRelay. It does not
+// close the Redis client. It is idempotent.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	sub, done := s.sub, s.subDone

@@ -46,8 +46,9 @@ type Store struct {
 	ttl    time.Duration // of locks
 	codec  redisstore.GobSerializer
 
-	mu      sync.Mutex // guards notify and sub
+	mu      sync.Mutex // guards notify, relays and sub
 	notify  []func(id string)
+	relays  []func(msg []byte)
 	sub     *redis.PubSub
 	subDone chan struct{}
 	closed  bool
@@ -62,6 +63,7 @@ var (
 	_ iosessions.Checker  = (*Store)(nil)
 
 	_ iosessions.TokenLedger = (*Store)(nil)
+	_ iosessions.Relay       = (*Store)(nil)
 )
 
 // NewStore returns a Store on client, which it does not close. It checks

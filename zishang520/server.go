@@ -38,6 +38,7 @@
 package zishang520
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -255,5 +256,12 @@ func (b broadcaster) Broadcast(room, event string, args ...any) error {
 	// Local: with a Redis adapter every node tells its own sockets, when
 	// it hears of the end through the store; a cluster-wide broadcast
 	// would tell each socket twice.
-	return b.io.Local().To(socket.Room(room)).Emit(event, args...)
+	out := make([]any, len(args)) // as Conn.Emit sends them
+	for i, a := range args {
+		if raw, ok := a.(json.RawMessage); ok {
+			a = asJSON(raw)
+		}
+		out[i] = a
+	}
+	return b.io.Local().To(socket.Room(room)).Emit(event, out...)
 }

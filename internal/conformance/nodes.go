@@ -77,6 +77,7 @@ func nodes(t *testing.T, b Binding) {
 		{"RedisDown", redisDown},
 		{"SaveAtDisconnectRetried", saveRetried},
 		{"OwnDeadlines", ownDeadlines},
+		{"BroadcastAcrossNodes", broadcastAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
@@ -453,5 +454,43 @@ func ownDeadlines(t *testing.T, b Binding) {
 				t.Error(bad)
 			}
 		})
+	}
+}
+
+// broadcastAcrossNodes: Manager.Broadcast to a session's room reaches its
+// sockets on both nodes, once each, through the store's relay, whatever
+// the engine; another session's socket gets nothing.
+func broadcastAcrossNodes(t *testing.T, b Binding) {
+	cl := newCluster(t, b, clusterOptions{Mode: iosessions.PerConnection})
+	alice, bob := cl.a.loginAs(t, "alice"), cl.a.loginAs(t, "bob")
+	ca := cl.a.dial(t, "websocket", withCookie(alice), "")
+	cb := cl.b.dial(t, "websocket", withCookie(alice), "")
+	other := cl.b.dial(t, "websocket", withCookie(bob), "")
+	for _, c := range []*conn{ca, cb, other} {
+		c.expect(t, "welcome")
+	}
+	var room string
+	for _, s := range cl.a.m.Sockets() {
+		room = s.Room()
+	}
+	if room == "" {
+		t.Fatal("no session room on node A")
+	}
+	if err := cl.a.m.Broadcast(room, "news", map[string]any{"n": 1, "text": "héllo"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*conn{ca, cb} {
+		wantJSON(t, "news", c.expect(t, "news"), `{"n":1,"text":"héllo"}`)
+	}
+	wantJSON(t, "bob's whoami", other.call(t, "whoami"), `{"user":"bob","count":0}`)
+	time.Sleep(100 * time.Millisecond)
+	for i, c := range []*conn{ca, cb, other} {
+		want := 1
+		if c == other {
+			want = 0
+		}
+		if n := c.count("news"); n != want {
+			t.Errorf("socket %d got news %d times, want %d", i, n, want)
+		}
 	}
 }
