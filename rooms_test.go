@@ -1,6 +1,9 @@
 package iosessions
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -89,4 +92,85 @@ func TestSessionRooms(t *testing.T) {
 		s3.Closed("bye")
 		eventually(t, "left the room at disconnect", func() bool { return len(c3.Rooms()) == 0 })
 	})
+}
+
+// memRelay is a Relay between Managers of one test: every message goes to
+// every subscriber, the sender's included, as Redis pub/sub does.
+type memRelay struct {
+	*MemoryStore
+	mu   sync.Mutex
+	subs []func([]byte)
+	fail bool
+}
+
+func (r *memRelay) Relay(_ context.Context, msg []byte) error {
+	r.mu.Lock()
+	subs, fail := make([]func([]byte), len(r.subs)), r.fail
+	copy(subs, r.subs)
+	r.mu.Unlock()
+	if fail {
+		return errors.New("relay down")
+	}
+	for _, f := range subs {
+		f(msg)
+	}
+	return nil
+}
+
+func (r *memRelay) OnRelay(f func([]byte)) {
+	r.mu.Lock()
+	r.subs = append(r.subs, f)
+	r.mu.Unlock()
+}
+
+// recorder is a Broadcaster that records what it is asked to send.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (b *recorder) Broadcast(room, event string, args ...any) error {
+	js, _ := json.Marshal(args)
+	b.mu.Lock()
+	b.got = append(b.got, room+" "+event+" "+string(js))
+	b.mu.Unlock()
+	return nil
+}
+
+// TestBroadcastRelay: Manager.Broadcast reaches this node's broadcaster
+// once and every other node's once, through the store's relay, with the
+// arguments as JSON; without a broadcaster it is an error; a relay that
+// fails is reported as a store failure, the local sockets told anyway.
+func TestBroadcastRelay(t *testing.T) {
+	t.Parallel()
+	relay := &memRelay{MemoryStore: newMem(t)}
+	var bs [2]*recorder
+	var ms [2]*Manager
+	for i := range ms {
+		m, err := New(relay, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Broadcast("r", "e"); err == nil {
+			t.Error("Broadcast without a Broadcaster: no error")
+		}
+		bs[i] = &recorder{}
+		m.SetBroadcaster(bs[i])
+		ms[i] = m
+	}
+	if err := ms[0].Broadcast("room", "news", map[string]int{"n": 1}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bs {
+		if len(b.got) != 1 || b.got[0] != `room news [{"n":1},"x"]` {
+			t.Errorf("node %d broadcast %q, want the news once", i, b.got)
+		}
+	}
+	relay.fail = true
+	if err := ms[1].Broadcast("room", "more"); !errors.Is(err, ErrStoreUnavailable) {
+		t.Errorf("relay down: %v, want ErrStoreUnavailable", err)
+	}
+	if n := len(bs[1].got); n != 2 {
+		t.Errorf("node 1 told its own sockets %d times, want 2", n)
+	}
 }
