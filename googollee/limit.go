@@ -11,6 +11,7 @@ import (
 	"github.com/googollee/go-socket.io/engineio/frame"
 	"github.com/googollee/go-socket.io/engineio/packet"
 	"github.com/googollee/go-socket.io/engineio/transport"
+	"github.com/iosessions/iosessions/internal/chunks"
 )
 
 // errTooLarge ends a connection that sent a message over the cap.
@@ -80,7 +81,7 @@ func (c limitedConn) NextReader() (frame.Type, packet.Type, io.ReadCloser, error
 		return ft, pt, cr, nil
 	}
 	m := &message{rc: cr}
-	if m.chunks, err = readChunks(cr); err == nil {
+	if m.chunks, err = chunks.Read(cr); err == nil {
 		var s packetScanner
 		for _, b := range m.chunks {
 			if err = s.write(b); err != nil {
@@ -120,32 +121,6 @@ func (m *message) Read(p []byte) (int, error) {
 func (m *message) Close() error {
 	m.chunks = nil
 	return m.rc.Close()
-}
-
-// maxChunk is the largest chunk readChunks allocates.
-const maxChunk = 64 << 10
-
-// readChunks reads r to its end in chunks that grow to maxChunk, so that
-// what it allocates is the length read plus at most one chunk: a message
-// cut off at the cap costs no more than the cap.
-func readChunks(r io.Reader) ([][]byte, error) {
-	var chunks [][]byte
-	size := 512
-	for {
-		b := make([]byte, size)
-		n, err := io.ReadFull(r, b)
-		if n > 0 {
-			chunks = append(chunks, b[:n])
-		}
-		switch err {
-		case nil:
-		case io.EOF, io.ErrUnexpectedEOF:
-			return chunks, nil
-		default:
-			return nil, err
-		}
-		size = min(2*size, maxChunk)
-	}
 }
 
 // ServeHTTP caps polling POST bodies, re-frames text payloads (see
@@ -220,11 +195,7 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 		}
 		return b, nil
 	}
-	chunks, err := readChunks(r)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Join(chunks, nil), nil
+	return chunks.ReadAll(r)
 }
 
 // pollResponse holds a polling response until it is re-framed.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/iosessions/iosessions/internal/chunks"
 )
 
 // zishang520/socket.io v3.0.2 caps a message itself (MaxHttpBufferSize):
@@ -22,9 +24,6 @@ import (
 // errTooLarge is the answer to a POST body over the cap.
 var errTooLarge = errors.New("zishang520: message too large")
 
-// maxChunk is the largest chunk readChunks allocates.
-const maxChunk = 64 << 10
-
 // capBody reads a polling POST body through Options.MaxMessageBytes and
 // hands it to the engine from memory. A body over the cap gets 413, and
 // its engine session is closed; capBody reports whether it answered.
@@ -34,7 +33,7 @@ func (s *Server) capBody(w http.ResponseWriter, r *http.Request) (answered bool)
 	if r.ContentLength > s.max {
 		err = errTooLarge // refused before reading
 	} else {
-		body, err = readChunks(http.MaxBytesReader(w, r.Body, s.max))
+		body, err = chunks.ReadAll(http.MaxBytesReader(w, r.Body, s.max))
 	}
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -51,30 +50,4 @@ func (s *Server) capBody(w http.ResponseWriter, r *http.Request) (answered bool)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	return false
-}
-
-// readChunks reads r to its end in chunks that grow to maxChunk, so that
-// a body cut off at the cap costs no more than the cap (and one chunk),
-// then joins them.
-func readChunks(r io.Reader) ([]byte, error) {
-	var chunks [][]byte
-	size := 512
-	for {
-		b := make([]byte, size)
-		n, err := io.ReadFull(r, b)
-		if n > 0 {
-			chunks = append(chunks, b[:n])
-		}
-		switch err {
-		case nil:
-		case io.EOF, io.ErrUnexpectedEOF:
-			if len(chunks) == 1 {
-				return chunks[0], nil
-			}
-			return bytes.Join(chunks, nil), nil
-		default:
-			return nil, err
-		}
-		size = min(2*size, maxChunk)
-	}
 }
