@@ -10,10 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/googollee"
+	"github.com/iosessions/iosessions/internal/conformance"
 	"github.com/iosessions/iosessions/internal/sio2"
 )
 
@@ -203,36 +201,6 @@ func TestSizeCapSkippedMessages(t *testing.T) {
 	}
 }
 
-// inChild runs f in a child process of the test binary, for a test whose
-// failure is a crash of the process: the engine's read goroutines recover
-// nothing. A crash fails t with the panic, and ends only the child.
-func inChild(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	if os.Getenv(crashChild) == t.Name() {
-		f(t)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), crashChild+"="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("the child process did not run %s:\n%s", t.Name(), out)
-	}
-	if err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		for i, l := range lines {
-			if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
-				lines = lines[i:min(i+8, len(lines))]
-				break
-			}
-		}
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		t.Fatalf("the child process failed (%v):\n%s", err, strings.Join(lines, "\n"))
-	}
-}
-
 // echoer keeps a client echoing until the end of the test, and counts the
 // echoes that failed.
 type echoer struct {
@@ -306,7 +274,7 @@ func binHandler(e *env) {
 // connection that sent them, over both transports, while other clients
 // keep echoing.
 func TestNoPacketCrashes(t *testing.T) {
-	inChild(t, func(t *testing.T) {
+	conformance.InChild(t, func(t *testing.T) {
 		e := newEnv(t, envOptions{Options: fastPings, Setup: binHandler})
 		var echoers []*echoer
 		for _, tr := range transports {
@@ -346,7 +314,7 @@ func TestNoPacketCrashes(t *testing.T) {
 // over websocket and polling, each from a new connection, and checks that
 // the server still answers other clients after each.
 func TestPacketCatalogue(t *testing.T) {
-	inChild(t, func(t *testing.T) {
+	conformance.InChild(t, func(t *testing.T) {
 		e := newEnv(t, envOptions{Options: fastPings, Setup: binHandler})
 		var echoers []*echoer
 		for _, tr := range transports {
@@ -411,7 +379,7 @@ func TestSizeCapHeap(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			measure(t, limit, func() {
+			conformance.MeasureAlloc(t, limit, func() {
 				_ = ws.WriteMessage(websocket.TextMessage, msg) // the server may hang up first
 				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 				for {
@@ -443,7 +411,7 @@ const hugePrefix, hugeSuffix = `42["echo","`, `"]`
 func postHuge(t *testing.T, e *env, size int, sized bool) {
 	c := e.dial(t, sio2.Polling, nil, nil)
 	head := fmt.Sprintf("%d:", len(hugePrefix)+size+len(hugeSuffix)) + hugePrefix
-	body := io.MultiReader(strings.NewReader(head), &repeatReader{b: 'x', n: size}, strings.NewReader(hugeSuffix))
+	body := io.MultiReader(strings.NewReader(head), conformance.RepeatReader('x', size), strings.NewReader(hugeSuffix))
 	req, err := http.NewRequest(http.MethodPost, c.URL(sio2.Polling), body)
 	if err != nil {
 		t.Fatal(err)
@@ -454,7 +422,7 @@ func postHuge(t *testing.T, e *env, size int, sized bool) {
 	} else {
 		req.ContentLength = -1
 	}
-	measure(t, 2*googollee.DefaultMaxMessageBytes, func() {
+	conformance.MeasureAlloc(t, 2*googollee.DefaultMaxMessageBytes, func() {
 		resp, err := e.http.Do(req)
 		if err != nil {
 			t.Logf("POST: %v (the server may hang up first)", err)
@@ -467,38 +435,4 @@ func postHuge(t *testing.T, e *env, size int, sized bool) {
 		}
 	})
 	waitClosed(t, c, time.Now().Add(10*time.Second))
-}
-
-// repeatReader reads n bytes b.
-type repeatReader struct {
-	b byte
-	n int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.n == 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(len(p), r.n)]
-	for i := range p {
-		p[i] = r.b
-	}
-	r.n -= len(p)
-	return len(p), nil
-}
-
-// measure runs f and fails t if the process allocated limit bytes or more
-// meanwhile.
-func measure(t *testing.T, limit uint64, f func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("allocated %d KB (limit %d KB); live heap %+d KB", alloc>>10, limit>>10, (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10)
-	if alloc >= limit {
-		t.Errorf("allocated %d bytes, want under %d", alloc, limit)
-	}
 }

@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/googollee"
+	"github.com/iosessions/iosessions/internal/conformance"
 	"github.com/iosessions/iosessions/internal/sio2"
 )
 
@@ -396,10 +395,6 @@ func TestUpgradeOffered(t *testing.T) {
 	}
 }
 
-// crashChild names the test that a child process of the test binary runs
-// for a test whose failure mode is a crash of the process.
-const crashChild = "IOSESSIONS_CRASH_CHILD"
-
 // TestCloseDuringHandshake: Server.Close while a handshake is in flight
 // must not bring the process down. go-socket.io's handshake hands the new
 // session to Serve on a channel from a goroutine of its own; engine Close
@@ -408,29 +403,7 @@ const crashChild = "IOSESSIONS_CRASH_CHILD"
 // child process holds a polling handshake in the middle (test hook),
 // closes the server and lets the handshake finish a moment later: Close
 // must wait for it.
-func TestCloseDuringHandshake(t *testing.T) {
-	if os.Getenv(crashChild) == t.Name() {
-		closeDuringHandshake(t)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), crashChild+"="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		// A child that ran no test would prove nothing.
-		t.Fatalf("the child process did not run %s:\n%s", t.Name(), out)
-	}
-	if err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		for i, l := range lines {
-			if strings.HasPrefix(l, "panic:") {
-				lines = lines[i:min(i+6, len(lines))]
-				break
-			}
-		}
-		t.Fatalf("Server.Close during a handshake crashed the process (%v):\n%s", err, strings.Join(lines, "\n"))
-	}
-}
+func TestCloseDuringHandshake(t *testing.T) { conformance.InChild(t, closeDuringHandshake) }
 
 func closeDuringHandshake(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})

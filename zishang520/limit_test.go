@@ -12,9 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/internal/conformance"
 	"github.com/iosessions/iosessions/internal/sio2"
 	"github.com/iosessions/iosessions/zishang520"
 )
@@ -94,36 +92,6 @@ func echo(c *sio2.Client, v any) (string, error) {
 	return string(args[0]), nil
 }
 
-// inChild runs f in a child process of the test binary, for a test whose
-// failure is a crash of the process. A crash fails t with the panic.
-func inChild(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	const child = "IOSESSIONS_CRASH_CHILD"
-	if os.Getenv(child) == t.Name() {
-		f(t)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), child+"="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("the child process did not run %s:\n%s", t.Name(), out)
-	}
-	if err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		for i, l := range lines {
-			if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
-				lines = lines[i:min(i+8, len(lines))]
-				break
-			}
-		}
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		t.Fatalf("the child process failed (%v):\n%s", err, strings.Join(lines, "\n"))
-	}
-}
-
 // TestPacketCatalogue sends every socket.io packet of the catalogue (the
 // seeds of FuzzDecoder, as socket.io protocol 5 spells them) to a live
 // server, over websocket and polling, each from a new connection, while
@@ -132,7 +100,7 @@ func inChild(t *testing.T, f func(t *testing.T)) {
 // without a panic (its parser caps attachments at 10 and checks
 // placeholders); the test keeps it so.
 func TestPacketCatalogue(t *testing.T) {
-	inChild(t, func(t *testing.T) {
+	conformance.InChild(t, func(t *testing.T) {
 		e := newLimitEnv(t)
 		var bystanders []*sio2.Client
 		var failed atomic.Int32
@@ -233,7 +201,7 @@ func wsHuge(t *testing.T, e *limitEnv, size, writeBuf int, limit uint64) {
 	if _, _, err := ws.ReadMessage(); err != nil { // the open packet
 		t.Fatal(err)
 	}
-	measure(t, limit, func() {
+	conformance.MeasureAlloc(t, limit, func() {
 		_ = ws.WriteMessage(websocket.TextMessage, msg) // the server may hang up first
 		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 		for {
@@ -253,7 +221,7 @@ func wsHuge(t *testing.T, e *limitEnv, size, writeBuf int, limit uint64) {
 // under limit bytes.
 func postHuge(t *testing.T, e *limitEnv, size int, sized bool, limit uint64) {
 	c := e.dial(t, sio2.Polling)
-	body := io.MultiReader(strings.NewReader(hugePrefix), &repeatReader{b: 'x', n: size}, strings.NewReader(hugeSuffix))
+	body := io.MultiReader(strings.NewReader(hugePrefix), conformance.RepeatReader('x', size), strings.NewReader(hugeSuffix))
 	req, err := http.NewRequest(http.MethodPost, c.URL(sio2.Polling), body)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +231,7 @@ func postHuge(t *testing.T, e *limitEnv, size int, sized bool, limit uint64) {
 	if sized {
 		req.ContentLength = int64(len(hugePrefix) + size + len(hugeSuffix))
 	}
-	measure(t, limit, func() {
+	conformance.MeasureAlloc(t, limit, func() {
 		resp, err := e.http.Do(req)
 		if err != nil {
 			t.Logf("POST: %v (the server may hang up first)", err)
@@ -289,39 +257,5 @@ func postHuge(t *testing.T, e *limitEnv, size int, sized bool, limit uint64) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the session that sent too much is still open: a noop POST got %d", resp.StatusCode)
 		}
-	}
-}
-
-// repeatReader reads n bytes b.
-type repeatReader struct {
-	b byte
-	n int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.n == 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(len(p), r.n)]
-	for i := range p {
-		p[i] = r.b
-	}
-	r.n -= len(p)
-	return len(p), nil
-}
-
-// measure runs f and fails t if the process allocated limit bytes or more
-// meanwhile.
-func measure(t *testing.T, limit uint64, f func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("allocated %d KB (limit %d KB); live heap %+d KB", alloc>>10, limit>>10, (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10)
-	if alloc >= limit {
-		t.Errorf("allocated %d bytes, want under %d", alloc, limit)
 	}
 }
