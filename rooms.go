@@ -3,10 +3,10 @@ package iosessions
 import (
 	"context"
 	"crypto/hmac"
-	"encoding/json"
-	"errors"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 )
 
