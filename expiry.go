@@ -3,7 +3,6 @@ package iosessions
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -38,7 +37,7 @@ func (m *Manager) checker(c Checker, every time.Duration) {
 func (m *Manager) check(c Checker) error {
 	var ids []string
 	for _, ref := range m.reg.refs() {
-		if !strings.HasPrefix(ref, "key:") { // a cookie store's session has no id
+		if storeID(ref) {
 			ids = append(ids, ref)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"strings"
 	"sync"
 )
 
@@ -55,7 +54,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 func (m *Manager) lockSession(ctx context.Context, ref string) (held context.Context, unlock func(), err error) {
 	unlockLocal := m.locks.lock(ref)
 	l, ok := m.store.(Locker)
-	if !ok || strings.HasPrefix(ref, "key:") {
+	if !ok || !storeID(ref) {
 		return context.Background(), unlockLocal, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)

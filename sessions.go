@@ -486,13 +486,21 @@ func isDecodeError(err error) bool {
 }
 
 // sessionRef is the registry key of a session: its id, or for a store that
-// keeps no id (CookieStore) its key.
+// keeps no id (CookieStore) its key, marked so that it is never taken for
+// an id (see storeID).
 func sessionRef(sess *sessions.Session, key string) string {
 	if sess.ID != "" {
 		return sess.ID
 	}
-	return "key:" + key
+	return keyRef + key
 }
+
+// keyRef starts the ref of a session that has no id in its store.
+const keyRef = "key:"
+
+// storeID reports whether ref is the id of a session the store holds (and
+// so can lock, check or notify), rather than a cookie store's key.
+func storeID(ref string) bool { return !strings.HasPrefix(ref, keyRef) }
 
 // discard is the ResponseWriter of saves made for sockets.
 type discard struct{}

@@ -27,6 +27,12 @@ var (
 	tokBlockB = []byte("token block key B (24 bytes)")[:24]
 )
 
+// parse returns the session key that tok was minted for.
+func (t *tokens) parse(tok string) (string, error) {
+	b, err := t.open(tok)
+	return b.Key, err
+}
+
 func mustTokens(t testing.TB, ttl time.Duration, keys ...[]byte) *tokens {
 	t.Helper()
 	tk, err := newTokens(keys, ttl)

@@ -108,14 +108,14 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // Redis's, if it failed.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	c, err := r.Cookie(name)
-	if err != nil || !validID(c.Value) {
+	if err != nil {
 		return s.fresh(name), nil
 	}
 	sess, err := s.Load(r.Context(), name, c.Value)
 	switch {
 	case err == nil:
 		return sess, nil
-	case errors.Is(err, iosessions.ErrNotFound):
+	case errors.Is(err, iosessions.ErrNotFound), errors.Is(err, iosessions.ErrBadKey):
 		return s.fresh(name), nil // redisstore would keep c.Value as the id
 	}
 	return s.fresh(name), err

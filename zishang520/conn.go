@@ -60,17 +60,24 @@ func (c *Conn) Request() *http.Request { return c.req }
 // the JSON it holds (the engine would take it for binary data); other
 // []byte arguments are binary attachments.
 func (c *Conn) Emit(event string, args ...any) error {
-	out := make([]any, len(args)) // args may be the caller's slice
+	out := emitArgs(args)
+	// On the socket's task queue, where the engine writes its acks: the
+	// engine's writes are not safe from two goroutines at once.
+	c.s.Enqueue(func() { _ = c.s.Emit(event, out...) })
+	return nil
+}
+
+// emitArgs returns args with every json.RawMessage as the JSON it holds,
+// in a new slice (args may be the caller's).
+func emitArgs(args []any) []any {
+	out := make([]any, len(args))
 	for i, a := range args {
 		if raw, ok := a.(json.RawMessage); ok {
 			a = asJSON(raw)
 		}
 		out[i] = a
 	}
-	// On the socket's task queue, where the engine writes its acks: the
-	// engine's writes are not safe from two goroutines at once.
-	c.s.Enqueue(func() { _ = c.s.Emit(event, out...) })
-	return nil
+	return out
 }
 
 // Close disconnects the client and closes its connection.

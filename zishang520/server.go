@@ -38,7 +38,6 @@
 package zishang520
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -256,12 +255,5 @@ func (b broadcaster) Broadcast(room, event string, args ...any) error {
 	// Local: with a Redis adapter every node tells its own sockets, when
 	// it hears of the end through the store; a cluster-wide broadcast
 	// would tell each socket twice.
-	out := make([]any, len(args)) // as Conn.Emit sends them
-	for i, a := range args {
-		if raw, ok := a.(json.RawMessage); ok {
-			a = asJSON(raw)
-		}
-		out[i] = a
-	}
-	return b.io.Local().To(socket.Room(room)).Emit(event, out...)
+	return b.io.Local().To(socket.Room(room)).Emit(event, emitArgs(args)...)
 }
