@@ -43,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/iosessions/iosessions"
@@ -83,6 +84,8 @@ type Server struct {
 	closed   bool
 	draining bool                                   // Shutdown began: new handshakes get 503
 	events   map[string]func(*socket.Socket, []any) // by event name
+
+	gates sync.Map // engine id -> *connGate, see gate.go
 }
 
 // NewServer returns a zishang520/socket.io server bound to m. Bad options
@@ -120,6 +123,9 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	if err := s.io.On("connection", s.onConnection); err != nil {
 		return nil, err
 	}
+	if err := s.gateConnections(so.ConnectTimeout()); err != nil {
+		return nil, err
+	}
 	if err := s.closeTransports(); err != nil {
 		return nil, err
 	}
@@ -147,6 +153,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 	case s.cors(w, r):
 	case r.Method == http.MethodPost && s.capBody(w, r):
+	case websocket.IsWebSocketUpgrade(r) && !r.URL.Query().Has("sid"):
+		s.serveGated(w, r)
 	default:
 		s.handler.ServeHTTP(w, r)
 	}
@@ -205,6 +213,7 @@ func (s *Server) onConnection(args ...any) {
 		if !ok {
 			return errors.New("zishang520: connection without a socket")
 		}
+		s.rootConnected(sock)
 		c := newConn(sock)
 		core := s.m.Accept(c)
 		if err := sock.On("disconnect", func(reason ...any) {

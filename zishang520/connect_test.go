@@ -1,0 +1,248 @@
+package zishang520_test
+
+// The engine's two connect races, measured with a raw wire client: a
+// namespace connect sent the moment the open packet arrives, and an event
+// sent the moment the connect answer arrives. Real clients do both.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
+	"github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/internal/sio2"
+	"github.com/iosessions/iosessions/zishang520"
+)
+
+// Outcomes of one raw connect.
+var (
+	errRawUnanswered = errors.New("namespace connect unanswered")
+	errRawLost       = errors.New("event after the connect answer not acked")
+)
+
+// rawConnect dials url over websocket and, with no pause at any step,
+// sends the namespace connect on the open packet and an "echo" event with
+// an ack on the connect answer; it returns nil when the ack came.
+func rawConnect(url string, wait time.Duration) error {
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	read := func() (string, error) {
+		for {
+			_, p, err := ws.ReadMessage()
+			if err != nil {
+				return "", err
+			}
+			if s := string(p); s != "2" { // a ping: not what we wait for
+				return s, nil
+			}
+			if err := ws.WriteMessage(websocket.TextMessage, []byte("3")); err != nil {
+				return "", err
+			}
+		}
+	}
+	if p, err := read(); err != nil || !strings.HasPrefix(p, "0{") {
+		return fmt.Errorf("open packet %q: %v", p, err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
+		return err
+	}
+	for {
+		p, err := read()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errRawUnanswered, err)
+		}
+		if strings.HasPrefix(p, "40{") {
+			break
+		}
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`421["echo","x"]`)); err != nil {
+		return err
+	}
+	for {
+		p, err := read()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errRawLost, err)
+		}
+		if p == `431["x"]` {
+			return nil
+		}
+	}
+}
+
+// TestConnectRaces connects a raw websocket client many times, 8 at once,
+// and counts connects left unanswered and events lost right after the
+// connect answer: there must be none. IOSESSIONS_CONNECTS sets how many
+// (default 2,000; the closing note of the CI issue reports 100,000 on a
+// normal build and 20,000 under -race).
+func TestConnectRaces(t *testing.T) {
+	n := 2000
+	if v := os.Getenv("IOSESSIONS_CONNECTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("IOSESSIONS_CONNECTS: %v", err)
+		}
+	}
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zishang520.NewServer(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in string) (string, error) { return in, nil })
+	ts := httptest.NewServer(m.Middleware(srv))
+	t.Cleanup(func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+
+	var next, unanswered, lost atomic.Int64
+	var mu sync.Mutex
+	var other []error
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				// Well under the binding's 3 s connect timeout, so that a
+				// lost connect is seen as such, not as a close.
+				switch err := rawConnect(url, 2*time.Second); {
+				case err == nil:
+				case errors.Is(err, errRawUnanswered):
+					unanswered.Add(1)
+				case errors.Is(err, errRawLost):
+					lost.Add(1)
+				default:
+					mu.Lock()
+					other = append(other, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d connects in %v: %d unanswered, %d events lost after the connect answer, %d other errors",
+		n, time.Since(start).Round(time.Millisecond), unanswered.Load(), lost.Load(), len(other))
+	if unanswered.Load() != 0 || lost.Load() != 0 || len(other) != 0 {
+		t.Errorf("want every connect answered and every event acked; other errors: %v", other[:min(len(other), 5)])
+	}
+	resp, err := ts.Client().Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatalf("server gone after the run: %v", err)
+	}
+	_ = resp.Body.Close()
+}
+
+// TestConnectRacesWidened makes each race window of the engine wide with
+// the engine's own events, so that the client's packet lands in it every
+// time: the namespace connect arriving before the socket.io layer listens
+// (a pause in the engine server's "drain" of the open packet, before it
+// emits "connection"), and an event arriving before the socket is stored
+// (a pause in the engine socket's "drain" of the connect answer, before
+// the callback that stores it). Without the binding's gates every connect
+// of the first case is left unanswered, every event of the second lost.
+func TestConnectRacesWidened(t *testing.T) {
+	const pause = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		widen func(eng engine.BaseServer) error
+	}{
+		{"open", func(eng engine.BaseServer) error {
+			// The server's first "drain" of a connection, of its
+			// open packet, comes after the transport took the packet
+			// and before "connection".
+			var seen sync.Map
+			return eng.On("drain", func(args ...any) {
+				if es, ok := args[0].(engine.Socket); ok {
+					if _, again := seen.LoadOrStore(es.Id(), true); !again {
+						time.Sleep(pause)
+					}
+				}
+			})
+		}},
+		{"answer", func(eng engine.BaseServer) error {
+			return eng.On("connection", func(args ...any) {
+				es := args[0].(engine.Socket)
+				var answer atomic.Bool
+				_ = es.On("flush", func(args ...any) {
+					for _, p := range args[0].([]*packet.Packet) {
+						if b, ok := p.Data.(*types.StringBuffer); ok && strings.HasPrefix(b.String(), "0{") {
+							answer.Store(true)
+						}
+					}
+				})
+				_ = es.On("drain", func(...any) {
+					if answer.Swap(false) {
+						time.Sleep(pause)
+					}
+				})
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := iosessions.New(nil, iosessions.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := zishang520.NewServer(m, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in string) (string, error) { return in, nil })
+			if err := tc.widen(srv.Engine().Engine()); err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(m.Middleware(srv))
+			t.Cleanup(func() {
+				_ = m.Shutdown(context.Background())
+				_ = srv.Close()
+				ts.CloseClientConnections()
+				ts.Close()
+			})
+			url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+			for i := range 5 {
+				if err := rawConnect(url, 2*time.Second); err != nil {
+					t.Fatalf("websocket connect %d: %v", i, err)
+				}
+			}
+			// Polling, for the gate's path on a POST: there the pauses
+			// do not open the windows (the answer waits for the next
+			// GET, which comes after the POST of the connect).
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				c, err := sio2.Dial(ctx, ts.URL, sio2.Options{Transport: sio2.Polling, EIO: 4})
+				if err == nil {
+					_, err = c.Call(ctx, "echo", "x")
+					_ = c.Close()
+				}
+				cancel()
+				if err != nil {
+					t.Fatalf("polling connect %d: %v", i, err)
+				}
+			}
+		})
+	}
+}

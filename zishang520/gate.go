@@ -1,0 +1,198 @@
+package zishang520
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
+	"github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// The engine (servers/engine/v3 and servers/socket/v3 v3.0.2) has two
+// races at connect, each of which loses what a client sends at once:
+//
+//  1. The engine's Handshake (engine base-server.go) sends the open packet
+//     from NewSocket and only then emits "connection", whose socket.io
+//     listener registers the Client for the connection's "data" (socket
+//     client.go, setup). A websocket's reading goroutine starts with its
+//     transport (engine transports/websocket.go, Construct), so a namespace
+//     connect read in between is emitted to no listener: never answered.
+//  2. namespace._doConnect (socket namespace.go) writes the connect answer
+//     (Socket._onconnect) before Client.doConnect's callback stores the
+//     socket among the Client's namespaces; a packet read in between finds
+//     no socket, and the Client closes the connection ("invalid state" in
+//     client.go, ondecoded).
+//
+// The binding closes both without changing the engine:
+//
+//  1. The connection of a websocket handshake reads nothing until the
+//     engine's handler has returned (hijackGate): the engine runs the
+//     handshake, "connection" listeners included, on that goroutine. A
+//     polling handshake needs no gate: its response, the open packet,
+//     leaves when the handler returns.
+//  2. While a root namespace connect is in flight, the connection's other
+//     packets wait (connGate) in a listener of the engine socket's
+//     "packet" event, which the engine emits on the reading goroutine
+//     before "data", until the binding's root "connection" listener runs,
+//     which is after the store.
+
+// hijackGate is the ResponseWriter of a websocket handshake: the
+// connection it hijacks reads nothing until open is closed. It is used
+// for that request only; every other engine request gets the
+// ResponseWriter as it came.
+type hijackGate struct {
+	http.ResponseWriter
+	open chan struct{}
+}
+
+// Hijack hijacks the connection and gates its reads.
+func (g *hijackGate) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := g.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("zishang520: the ResponseWriter cannot hijack its connection")
+	}
+	c, rw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// gorilla/websocket reads through its own buffer over the returned
+	// conn (it refuses a handshake with data buffered in rw).
+	return &gatedConn{Conn: c, open: g.open}, rw, nil
+}
+
+// Unwrap returns the ResponseWriter, for http.ResponseController.
+func (g *hijackGate) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// gatedConn is a net.Conn whose reads wait for open.
+type gatedConn struct {
+	net.Conn
+	open <-chan struct{}
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	<-c.open
+	return c.Conn.Read(p)
+}
+
+// serveGated serves a websocket handshake (no sid) through a hijackGate,
+// opened once the engine's handler returned.
+func (s *Server) serveGated(w http.ResponseWriter, r *http.Request) {
+	g := &hijackGate{ResponseWriter: w, open: make(chan struct{})}
+	defer close(g.open)
+	s.handler.ServeHTTP(g, r)
+}
+
+// connGate holds the packets of one engine connection while its root
+// namespace connect is in flight.
+type connGate struct {
+	pending atomic.Bool   // a root connect is in flight
+	done    atomic.Bool   // ready is closed
+	ready   chan struct{} // closed when the root socket is stored, or the connection closed
+	once    sync.Once
+}
+
+func newConnGate() *connGate { return &connGate{ready: make(chan struct{})} }
+
+// release lets every held and later packet through.
+func (g *connGate) release() {
+	g.once.Do(func() {
+		g.done.Store(true)
+		close(g.ready)
+	})
+}
+
+// hold runs on the engine's reading goroutine for each packet, before the
+// socket.io layer sees it. A root namespace connect passes and marks the
+// connect in flight; any other packet waits while one is, for at most
+// limit.
+func (g *connGate) hold(p *packet.Packet, limit time.Duration) {
+	if g.done.Load() || p == nil || p.Type != packet.MESSAGE {
+		return
+	}
+	if isRootConnect(p) {
+		g.pending.Store(true)
+		return
+	}
+	if !g.pending.Load() {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-g.ready:
+	case <-t.C:
+	}
+}
+
+// isRootConnect reports whether p carries a socket.io connect to the root
+// namespace: "0", or "0{…auth}" (protocol 5).
+func isRootConnect(p *packet.Packet) bool {
+	b, ok := p.Data.(*types.StringBuffer)
+	if !ok {
+		return false // binary: an attachment, never a connect
+	}
+	d := b.Bytes()
+	return len(d) > 0 && d[0] == '0' && (len(d) == 1 || d[1] == '{')
+}
+
+// gateConnections installs connGates: one per engine connection, from its
+// "connection" (after the socket.io Client's setup, which registered
+// first) to its "close".
+func (s *Server) gateConnections(limit time.Duration) error {
+	return s.io.Engine().On("connection", func(args ...any) {
+		_ = s.guard("engine connection", func() error {
+			es, ok := first[engine.Socket](args)
+			if !ok {
+				return nil
+			}
+			id := es.Id()
+			// In protocol 3 (socket.io 2.x clients) the socket.io server
+			// connects the root namespace itself, from its own listener,
+			// which ran before this one: the root socket may be stored,
+			// and the gate released, already.
+			v, _ := s.gates.LoadOrStore(id, newConnGate())
+			g := v.(*connGate)
+			if es.Protocol() == 3 {
+				g.pending.Store(true)
+			}
+			if err := es.On("packet", func(args ...any) {
+				p, _ := first[*packet.Packet](args)
+				g.hold(p, limit)
+			}); err != nil {
+				return err
+			}
+			if err := es.Once("close", func(...any) { s.dropGate(id, g) }); err != nil {
+				return err
+			}
+			if es.ReadyState() != "open" { // closed before Once: no "close" to come
+				s.dropGate(id, g)
+			}
+			return nil
+		})
+	})
+}
+
+// rootConnected releases the gate of sock's engine connection: its root
+// socket is stored, so the socket.io layer routes its packets.
+func (s *Server) rootConnected(sock *socket.Socket) {
+	es := sock.Conn()
+	id := es.Id()
+	v, _ := s.gates.LoadOrStore(id, newConnGate())
+	g := v.(*connGate)
+	g.release()
+	if es.ReadyState() != "open" {
+		s.dropGate(id, g)
+	}
+}
+
+func (s *Server) dropGate(id string, g *connGate) {
+	g.release()
+	s.gates.CompareAndDelete(id, g)
+}
