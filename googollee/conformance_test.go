@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 			}
 			return &suiteServer{Server: srv, served: make(chan struct{})}, nil
 		},
-		Dial: conformance.DialSIO2(3, nil),
+		Dial: conformance.DialSIO2(3),
 	})
 }
 

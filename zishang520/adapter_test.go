@@ -3,7 +3,6 @@ package zishang520_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -180,29 +179,24 @@ func (n *adapterNode) login(t *testing.T, user string) string {
 }
 
 // dial connects a websocket sio2 client (EIO=4) to n, with cookie if not
-// empty, retrying a namespace connect that the engine left unanswered
-// (a trait of zishang520 v3.0.2). t's cleanup closes it.
+// empty. t's cleanup closes it.
 func (n *adapterNode) dial(t *testing.T, cookie string) *sio2.Client {
 	t.Helper()
 	opts := sio2.Options{EIO: 4, Header: http.Header{}}
 	if cookie != "" {
 		opts.Header.Set("Cookie", cookie)
 	}
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := sio2.Dial(ctx, n.url, opts)
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { _ = c.Close() })
-			if cookie == "" {
-				wantEvent(t, c, "sinvalid", "") // and stays connected
-			}
-			return c
-		}
-		if !errors.Is(err, sio2.ErrConnectUnanswered) || attempt == 2 {
-			t.Fatalf("dial %s: %v", n.name, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := sio2.Dial(ctx, n.url, opts)
+	cancel()
+	if err != nil {
+		t.Fatalf("dial %s: %v", n.name, err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
+	if cookie == "" {
+		wantEvent(t, c, "sinvalid", "") // and stays connected
+	}
+	return c
 }
 
 // call emits event with arg and returns the ack's argument as JSON.

@@ -6,8 +6,11 @@ package zishang520_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -31,6 +34,7 @@ import (
 var (
 	errRawUnanswered = errors.New("namespace connect unanswered")
 	errRawLost       = errors.New("event after the connect answer not acked")
+	errRawProbe      = errors.New("upgrade probe unanswered")
 )
 
 // rawConnect dials url over websocket and, with no pause at any step,
@@ -86,6 +90,40 @@ func rawConnect(url string, wait time.Duration) error {
 	}
 }
 
+// rawUpgrade opens an engine session over polling, upgrades it to
+// websocket and sends the probe at once; it returns nil when the probe is
+// answered.
+func rawUpgrade(hc *http.Client, base string, wait time.Duration) error {
+	resp, err := hc.Get(base + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	var open struct{ Sid string }
+	if err != nil || len(body) < 2 || json.Unmarshal(body[1:], &open) != nil || open.Sid == "" {
+		return fmt.Errorf("handshake %q: %v", body, err)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/socket.io/?EIO=4&transport=websocket&sid="+open.Sid, nil)
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
+		return err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	for {
+		_, p, err := ws.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errRawProbe, err)
+		}
+		if string(p) == "3probe" { // complete the upgrade, as clients do
+			return ws.WriteMessage(websocket.TextMessage, []byte("5"))
+		}
+	}
+}
+
 // TestConnectRaces connects a raw websocket client many times, 8 at once,
 // and counts connects left unanswered and events lost right after the
 // connect answer: there must be none. IOSESSIONS_CONNECTS sets how many
@@ -117,7 +155,7 @@ func TestConnectRaces(t *testing.T) {
 	})
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 
-	var next, unanswered, lost atomic.Int64
+	var next, unanswered, lost, probes atomic.Int64
 	var mu sync.Mutex
 	var other []error
 	start := time.Now()
@@ -126,15 +164,25 @@ func TestConnectRaces(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(n) {
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
 				// Well under the binding's 3 s connect timeout, so that a
 				// lost connect is seen as such, not as a close.
-				switch err := rawConnect(url, 2*time.Second); {
+				err := rawConnect(url, 2*time.Second)
+				if err == nil && i%10 == 0 { // and every tenth time, an upgrade
+					err = rawUpgrade(ts.Client(), ts.URL, 2*time.Second)
+				}
+				switch {
 				case err == nil:
 				case errors.Is(err, errRawUnanswered):
 					unanswered.Add(1)
 				case errors.Is(err, errRawLost):
 					lost.Add(1)
+				case errors.Is(err, errRawProbe):
+					probes.Add(1)
 				default:
 					mu.Lock()
 					other = append(other, err)
@@ -144,9 +192,9 @@ func TestConnectRaces(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d connects in %v: %d unanswered, %d events lost after the connect answer, %d other errors",
-		n, time.Since(start).Round(time.Millisecond), unanswered.Load(), lost.Load(), len(other))
-	if unanswered.Load() != 0 || lost.Load() != 0 || len(other) != 0 {
+	t.Logf("%d connects and %d upgrades in %v: %d connects unanswered, %d events lost after the connect answer, %d probes unanswered, %d other errors",
+		n, n/10, time.Since(start).Round(time.Millisecond), unanswered.Load(), lost.Load(), probes.Load(), len(other))
+	if unanswered.Load() != 0 || lost.Load() != 0 || probes.Load() != 0 || len(other) != 0 {
 		t.Errorf("want every connect answered and every event acked; other errors: %v", other[:min(len(other), 5)])
 	}
 	resp, err := ts.Client().Get(ts.URL + "/socket.io/?EIO=4&transport=polling")

@@ -3,7 +3,6 @@ package zishang520_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -68,12 +67,6 @@ func ExampleNewServer() {
 	defer cancel()
 	opts := sio2.Options{EIO: 4, Header: http.Header{"Cookie": {res.Cookies()[0].String()}}}
 	c, err := sio2.Dial(ctx, ts.URL, opts)
-	for try := 1; errors.Is(err, sio2.ErrConnectUnanswered) && try < 3; try++ {
-		// zishang520 v3.0.2 now and then drops a namespace connect; the
-		// binding's ConnectTimeout closes the connection, and a client
-		// (socket.io-client does it by itself) connects again.
-		c, err = sio2.Dial(ctx, ts.URL, opts)
-	}
 	if err != nil {
 		log.Fatal(err)
 	}

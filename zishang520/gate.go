@@ -29,21 +29,25 @@ import (
 //     socket among the Client's namespaces; a packet read in between finds
 //     no socket, and the Client closes the connection ("invalid state" in
 //     client.go, ondecoded).
+//  3. An upgrade to websocket (engine server.go, onWebSocket) creates the
+//     transport, whose reading goroutine starts at once, before
+//     socket.MaybeUpgrade registers for its packets: a probe read in
+//     between is lost, and the connection stays on polling.
 //
 // The binding closes both without changing the engine:
 //
-//  1. The connection of a websocket handshake reads nothing until the
-//     engine's handler has returned (hijackGate): the engine runs the
-//     handshake, "connection" listeners included, on that goroutine. A
-//     polling handshake needs no gate: its response, the open packet,
-//     leaves when the handler returns.
+//  1. and 3. The connection of a websocket request reads nothing until
+//     the engine's handler has returned (hijackGate): the engine runs the
+//     handshake, "connection" listeners included, or the upgrade's
+//     registration, on that goroutine. A polling handshake needs no gate:
+//     its response, the open packet, leaves when the handler returns.
 //  2. While a root namespace connect is in flight, the connection's other
 //     packets wait (connGate) in a listener of the engine socket's
 //     "packet" event, which the engine emits on the reading goroutine
 //     before "data", until the binding's root "connection" listener runs,
 //     which is after the store.
 
-// hijackGate is the ResponseWriter of a websocket handshake: the
+// hijackGate is the ResponseWriter of a websocket request: the
 // connection it hijacks reads nothing until open is closed. It is used
 // for that request only; every other engine request gets the
 // ResponseWriter as it came.
@@ -81,8 +85,8 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// serveGated serves a websocket handshake (no sid) through a hijackGate,
-// opened once the engine's handler returned.
+// serveGated serves a websocket request through a hijackGate, opened once
+// the engine's handler returned.
 func (s *Server) serveGated(w http.ResponseWriter, r *http.Request) {
 	g := &hijackGate{ResponseWriter: w, open: make(chan struct{})}
 	defer close(g.open)

@@ -7,7 +7,6 @@ package zishang520_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,22 +60,17 @@ func newLimitEnv(t *testing.T) *limitEnv {
 	return &limitEnv{URL: ts.URL, http: ts.Client()}
 }
 
-// dial connects an EIO=4 client, retrying a namespace connect that the
-// engine leaves unanswered (a trait of zishang520 v3.0.2).
+// dial connects an EIO=4 client.
 func (e *limitEnv) dial(t *testing.T, tr sio2.Transport) *sio2.Client {
 	t.Helper()
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		c, err := sio2.Dial(ctx, e.URL, sio2.Options{Transport: tr, EIO: 4})
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { _ = c.Close() })
-			return c
-		}
-		if !errors.Is(err, sio2.ErrConnectUnanswered) || attempt == 2 {
-			t.Fatalf("dial %s: %v", tr, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	c, err := sio2.Dial(ctx, e.URL, sio2.Options{Transport: tr, EIO: 4})
+	cancel()
+	if err != nil {
+		t.Fatalf("dial %s: %v", tr, err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 func echo(c *sio2.Client, v any) (string, error) {

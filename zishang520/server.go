@@ -153,7 +153,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 	case s.cors(w, r):
 	case r.Method == http.MethodPost && s.capBody(w, r):
-	case websocket.IsWebSocketUpgrade(r) && !r.URL.Query().Has("sid"):
+	case websocket.IsWebSocketUpgrade(r):
 		s.serveGated(w, r)
 	default:
 		s.handler.ServeHTTP(w, r)

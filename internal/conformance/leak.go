@@ -471,8 +471,10 @@ func (e *leakEnv) cycle(i int) {
 }
 
 // dial connects a client through a new tap; in EIO=4 a namespace connect
-// left unanswered (a trait of zishang520 v3.0.2) is redialed, up to four
-// times.
+// not answered within 2 s under this test's load (thousands of cycles at
+// once, breaking connections) is redialed, up to four times, and counted:
+// the test is about leaks, not latency (TestConnectRaces is about lost
+// connects).
 func (e *leakEnv) dial(ctx context.Context, o sio2.Options) (*sio2.Client, *tap, error) {
 	for attempt := 0; ; attempt++ {
 		tp := &tap{release: make(chan struct{})}

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"time"
 
@@ -13,11 +12,9 @@ import (
 
 // DialSIO2 returns a Dial of internal/sio2, the suite's own wire-protocol
 // client, speaking engine.io protocol eio (3: socket.io-client 2.x, the
-// token in the query; 4: 3.x/4.x, the token in the auth payload). With
-// eio 4, a namespace connect that the engine leaves unanswered for 3 s
-// (a known trait of zishang520 v3.0.2) is retried, twice, and counted in
-// retries.
-func DialSIO2(eio int, retries func()) func(ctx context.Context, url string, o DialOptions) (Client, error) {
+// token in the query; 4: 3.x/4.x, the token in the auth payload). It does
+// not retry: a connect that goes unanswered fails the case.
+func DialSIO2(eio int) func(ctx context.Context, url string, o DialOptions) (Client, error) {
 	return func(ctx context.Context, base string, o DialOptions) (Client, error) {
 		opts := sio2.Options{Transport: sio2.Transport(o.Transport), Header: o.Header, EIO: eio}
 		if o.Token != "" {
@@ -27,21 +24,14 @@ func DialSIO2(eio int, retries func()) func(ctx context.Context, url string, o D
 				opts.Query = url.Values{iosessions.TokenParam: {o.Token}}
 			}
 		}
-		for attempt := 0; ; attempt++ {
-			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			c, err := sio2.Dial(dctx, base, opts)
-			cancel()
-			if err == nil {
-				go forward(c, o.OnEvent)
-				return sio2Client{c}, nil
-			}
-			if eio != 4 || !errors.Is(err, sio2.ErrConnectUnanswered) || attempt == 2 || ctx.Err() != nil {
-				return nil, err
-			}
-			if retries != nil {
-				retries()
-			}
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		c, err := sio2.Dial(dctx, base, opts)
+		if err != nil {
+			return nil, err
 		}
+		go forward(c, o.OnEvent)
+		return sio2Client{c}, nil
 	}
 }
 

@@ -33,11 +33,6 @@ if (!args.url || !['v4', 'googollee'].includes(args.engine)) {
 const EIO = args.engine === 'v4' ? '4' : '3';
 const BASE = args.url.replace(/\/+$/, '');
 const STEP = 5000; // per-step timeout, ms
-// The v4 engine now and then never answers a namespace connect (see
-// contract.js). When the page's newest websocket sent its CONNECT more than
-// CONNECT_RETRY ms ago without an answer, the test reloads the page, once
-// per run, and says so.
-const CONNECT_RETRY = 1500;
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -109,14 +104,6 @@ async function main() {
       for (;;) {
         const got = await page.$eval('#status', (el) => el.textContent.trim()).catch(() => '(missing)');
         if (got === want) return;
-        const w = sockets[sockets.length - 1];
-        if (args.engine === 'v4' && retries < 3 && w && w.connectAt && !w.answered && Date.now() - w.connectAt > CONNECT_RETRY) {
-          retries++;
-          console.log(`retry ws#${w.n}: no answer to the namespace connect within ${CONNECT_RETRY} ms (#status ${JSON.stringify(got)}); reloading the page`);
-          await page.reload({ waitUntil: 'load' });
-          deadline = Date.now() + STEP;
-          continue;
-        }
         if (Date.now() > deadline) throw new Error(`still ${JSON.stringify(got)} after ${STEP} ms`);
         await page.waitForTimeout(50);
       }

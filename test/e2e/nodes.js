@@ -107,12 +107,6 @@ async function me(base, cookie) {
   return r.json;
 }
 
-// The v4 engine now and then never answers a namespace connect (see
-// contract.js): a 4.x socket with no answer within CONNECT_RETRY ms is
-// replaced by a new one, up to twice; retries are counted in the figures.
-const CONNECT_RETRY = 1500;
-let connectRetries = 0;
-
 // Sock is one socket.io-client socket to a node, over websocket, with the
 // events it received recorded (with their time), so none is missed.
 class Sock {
@@ -124,10 +118,10 @@ class Sock {
     this.events = [];
     this.waiters = [];
     this.closed = false;
-    this.open(0);
+    this.open();
   }
 
-  open(attempt) {
+  open() {
     const o = { autoConnect: false, forceNew: true, reconnection: false, transports: ['websocket'], timeout: STEP };
     if (this.cookie) o.extraHeaders = { Cookie: this.cookie };
     if (this.token) {
@@ -141,15 +135,6 @@ class Sock {
       s.on(ev, (data) => { if (this.socket === s) this.record(ev, data); });
     }
     s.open();
-    if (CLIENT === 4 && attempt < 2) {
-      setTimeout(() => {
-        if (this.socket !== s || this.closed || this.events.length > 0) return;
-        connectRetries++;
-        console.log(`retry ${this.name}: no answer to the connect within ${CONNECT_RETRY} ms; connecting again`);
-        s.close();
-        this.open(attempt + 1);
-      }, CONNECT_RETRY);
-    }
   }
 
   record(name, data) {
