@@ -109,9 +109,8 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 		so.Assign(o.Server) // a copy: the caller's options stay theirs
 	}
 	if o.Server == nil || o.Server.GetRawConnectTimeout() == nil {
-		// The engine now and then loses a namespace connect that arrives
-		// right after its open packet; closing such a connection soon
-		// lets socket.io-client reconnect, instead of waiting 45 s.
+		// An engine connection that never joins a namespace holds its
+		// goroutines and buffers for nothing: 3 s, not 45.
 		so.SetConnectTimeout(DefaultConnectTimeout)
 	}
 	so.SetMaxHttpBufferSize(o.MaxMessageBytes)

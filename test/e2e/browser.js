@@ -60,24 +60,21 @@ async function main() {
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
     page.on('requestfailed', (r) => logs.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
     page.on('response', (r) => { if (r.status() >= 400) logs.push(`response: ${r.status()} ${r.request().method()} ${r.url()}`); });
-    // The page's websockets, in order, with the text frames each sent,
-    // when it sent its namespace CONNECT ("40…": connectAt) and whether it
-    // got an answer. The page log, shown on failure, gets every frame.
+    // The page's websockets, in order, with the text frames each sent. The
+    // page log, shown on failure, gets every frame.
     const sockets = [];
     page.on('websocket', (ws) => {
-      const w = { n: sockets.length + 1, url: ws.url(), sent: [], connectAt: 0, answered: false };
+      const w = { n: sockets.length + 1, url: ws.url(), sent: [] };
       sockets.push(w);
       const clipped = (p) => { p = String(p); return p.length > 120 ? p.slice(0, 120) + '…' : p; };
       logs.push(`ws#${w.n} open ${w.url.replace(/iosessions_token=[^&]+/, 'iosessions_token=…')}`);
       ws.on('framesent', (f) => {
         const p = String(f.payload);
         w.sent.push(p);
-        if (p.startsWith('40') && !w.connectAt) w.connectAt = Date.now();
         logs.push(`ws#${w.n} sent ${clipped(p)}`);
       });
       ws.on('framereceived', (f) => {
         const p = String(f.payload);
-        if (p.startsWith('40') || p.startsWith('44')) w.answered = true; // CONNECT or CONNECT_ERROR
         logs.push(`ws#${w.n} recv ${clipped(p)}`);
       });
       ws.on('close', () => logs.push(`ws#${w.n} closed`));
@@ -94,13 +91,10 @@ async function main() {
         throw new Error(`still ${JSON.stringify(got)} after ${STEP} ms`);
       }
     };
-    // expectStatus waits for #status to read want, retrying an unanswered
-    // v4 connect (see CONNECT_RETRY) by reloading the page, up to three
-    // times a run.
-    let retries = 0;
+    // expectStatus waits for #status to read want.
     const expectStatus = async (want) => {
       step = `expect #status = ${JSON.stringify(want)}`;
-      let deadline = Date.now() + STEP;
+      const deadline = Date.now() + STEP;
       for (;;) {
         const got = await page.$eval('#status', (el) => el.textContent.trim()).catch(() => '(missing)');
         if (got === want) return;
@@ -189,7 +183,6 @@ async function main() {
     await expectStatus('sinvalid');
     ok('reload after logout: sinvalid');
 
-    if (args.engine === 'v4') console.log(`connect retries: ${retries} of ${sockets.length} websockets`);
     console.log('browser: 7 passed, 0 failed');
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -314,7 +314,6 @@ if (MODE === 'permessage') {
       for (const s of opened.splice(0)) s.close();
     }
   }
-  figures.connectRetries = connectRetries;
   figures.totalMs = Math.round(now() - started);
   console.log(`figures ${JSON.stringify(figures)}`);
   process.exit(failed ? 1 : 0);
