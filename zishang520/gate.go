@@ -15,7 +15,7 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
-// The engine (servers/engine/v3 and servers/socket/v3 v3.0.2) has two
+// The engine (servers/engine/v3 and servers/socket/v3 v3.0.2) has three
 // races at connect, each of which loses what a client sends at once:
 //
 //  1. The engine's Handshake (engine base-server.go) sends the open packet
@@ -32,11 +32,12 @@ import (
 //  3. An upgrade to websocket (engine server.go, onWebSocket) creates the
 //     transport, whose reading goroutine starts at once, before
 //     socket.MaybeUpgrade registers for its packets: a probe read in
-//     between is lost, and the connection stays on polling.
+//     between is lost, and the connection stays on polling (by the code;
+//     not seen in 12,000 upgrades of TestConnectRaces).
 //
-// The binding closes both without changing the engine:
+// The binding closes them without changing the engine:
 //
-//  1. and 3. The connection of a websocket request reads nothing until
+//  1, 3. The connection of a websocket request reads nothing until
 //     the engine's handler has returned (hijackGate): the engine runs the
 //     handshake, "connection" listeners included, or the upgrade's
 //     registration, on that goroutine. A polling handshake needs no gate:
