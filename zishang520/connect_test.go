@@ -294,3 +294,67 @@ func TestConnectRacesWidened(t *testing.T) {
 		})
 	}
 }
+
+// TestPollingRace runs polling clients that poll again the moment an
+// answer arrives (sio2's NoRepoll), 8 at once, each sending 10 echo
+// events one after the other, and counts echoes not acked: there must be
+// none. IOSESSIONS_POLLERS sets how many clients (default 200).
+func TestPollingRace(t *testing.T) {
+	n := 200
+	if v := os.Getenv("IOSESSIONS_POLLERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("IOSESSIONS_POLLERS: %v", err)
+		}
+	}
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zishang520.NewServer(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in int) (int, error) { return in, nil })
+	ts := httptest.NewServer(m.Middleware(srv))
+	t.Cleanup(func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	var next, lost, failed atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, err := sio2.Dial(ctx, ts.URL, sio2.Options{Transport: sio2.Polling, EIO: 4, NoRepoll: true})
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				for i := range 10 {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					a, err := c.Call(ctx, "echo", i)
+					cancel()
+					if err != nil || len(a) != 1 || string(a[0]) != strconv.Itoa(i) {
+						lost.Add(1)
+						break
+					}
+				}
+				_ = c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d polling clients x 10 echo in %v: %d clients lost an echo, %d dials failed",
+		n, time.Since(start).Round(time.Millisecond), lost.Load(), failed.Load())
+	if lost.Load() != 0 || failed.Load() != 0 {
+		t.Error("want every echo acked")
+	}
+}

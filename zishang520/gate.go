@@ -11,6 +11,7 @@ import (
 
 	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -34,6 +35,14 @@ import (
 //     socket.MaybeUpgrade registers for its packets: a probe read in
 //     between is lost, and the connection stays on polling (by the code;
 //     not seen in 12,000 upgrades of TestConnectRaces).
+//  4. A polling GET's answer runs the GET's cleanup, which empties the
+//     transport's slot of the pending GET, twice (engine
+//     transports/polling.go DoWrite, then HttpContext.Write's
+//     closeWithError, after it closed Done and so let the handler return):
+//     a client whose next GET arrives in between, as a fast client on a
+//     loaded server does, has that GET forgotten; the engine's next write
+//     then fails ("polling write error") and the session ends without an
+//     answer to it.
 //
 // The binding closes them without changing the engine:
 //
@@ -47,6 +56,9 @@ import (
 //     "packet" event, which the engine emits on the reading goroutine
 //     before "data", until the binding's root "connection" listener runs,
 //     which is after the store.
+//  4. A polling GET's handler returns (and so its answer leaves) only
+//     after the transport's "drain", which the engine emits once the
+//     answer is written and both cleanups ran (servePoll).
 
 // hijackGate is the ResponseWriter of a websocket request: the
 // connection it hijacks reads nothing until open is closed. It is used
@@ -94,16 +106,72 @@ func (s *Server) serveGated(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(g, r)
 }
 
+// servePoll serves a polling GET of a live engine connection and returns
+// once its answer was written and cleaned up after (the transport's next
+// "drain"), the connection closed, or limit passed.
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
+	v, ok := s.gates.Load(sid)
+	if !ok { // unknown to the binding: the engine answers it
+		s.handler.ServeHTTP(w, r)
+		return
+	}
+	g := v.(*connGate)
+	drained := g.nextDrain() // before the engine: it may write at once
+	s.handler.ServeHTTP(w, r)
+	t := time.NewTimer(s.limit)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-g.closed:
+	case <-t.C:
+	}
+}
+
 // connGate holds the packets of one engine connection while its root
-// namespace connect is in flight.
+// namespace connect is in flight, and tells its polling GETs when an
+// answer was written.
 type connGate struct {
 	pending atomic.Bool   // a root connect is in flight
 	done    atomic.Bool   // ready is closed
 	ready   chan struct{} // closed when the root socket is stored, or the connection closed
 	once    sync.Once
+
+	closed    chan struct{} // closed when the connection closed
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	drained chan struct{} // closed at the polling transport's next "drain"
 }
 
-func newConnGate() *connGate { return &connGate{ready: make(chan struct{})} }
+func newConnGate() *connGate {
+	return &connGate{ready: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// nextDrain returns a channel closed at the transport's next "drain".
+func (g *connGate) nextDrain() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.drained == nil {
+		g.drained = make(chan struct{})
+	}
+	return g.drained
+}
+
+// drain runs at the polling transport's "drain".
+func (g *connGate) drain(...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.drained != nil {
+		close(g.drained)
+		g.drained = nil
+	}
+}
+
+// close releases everything waiting on g.
+func (g *connGate) close() {
+	g.release()
+	g.closeOnce.Do(func() { close(g.closed) })
+}
 
 // release lets every held and later packet through.
 func (g *connGate) release() {
@@ -150,7 +218,8 @@ func isRootConnect(p *packet.Packet) bool {
 // gateConnections installs connGates: one per engine connection, from its
 // "connection" (after the socket.io Client's setup, which registered
 // first) to its "close".
-func (s *Server) gateConnections(limit time.Duration) error {
+func (s *Server) gateConnections() error {
+	limit := s.limit
 	return s.io.Engine().On("connection", func(args ...any) {
 		_ = s.guard("engine connection", func() error {
 			es, ok := first[engine.Socket](args)
@@ -172,6 +241,11 @@ func (s *Server) gateConnections(limit time.Duration) error {
 				g.hold(p, limit)
 			}); err != nil {
 				return err
+			}
+			if t := es.Transport(); t != nil && t.Name() == transports.POLLING {
+				if err := t.On("drain", g.drain); err != nil {
+					return err
+				}
 			}
 			if err := es.Once("close", func(...any) { s.dropGate(id, g) }); err != nil {
 				return err
@@ -198,6 +272,6 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 }
 
 func (s *Server) dropGate(id string, g *connGate) {
-	g.release()
+	g.close()
 	s.gates.CompareAndDelete(id, g)
 }

@@ -85,7 +85,8 @@ type Server struct {
 	draining bool                                   // Shutdown began: new handshakes get 503
 	events   map[string]func(*socket.Socket, []any) // by event name
 
-	gates sync.Map // engine id -> *connGate, see gate.go
+	gates sync.Map      // engine id -> *connGate, see gate.go
+	limit time.Duration // how long a gate holds at most: the engine's ConnectTimeout
 }
 
 // NewServer returns a zishang520/socket.io server bound to m. Bad options
@@ -122,7 +123,8 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 	if err := s.io.On("connection", s.onConnection); err != nil {
 		return nil, err
 	}
-	if err := s.gateConnections(so.ConnectTimeout()); err != nil {
+	s.limit = so.ConnectTimeout()
+	if err := s.gateConnections(); err != nil {
 		return nil, err
 	}
 	if err := s.closeTransports(); err != nil {
@@ -154,6 +156,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && s.capBody(w, r):
 	case websocket.IsWebSocketUpgrade(r):
 		s.serveGated(w, r)
+	case r.Method == http.MethodGet && r.URL.Query().Has("sid"):
+		s.servePoll(w, r, r.URL.Query().Get("sid"))
 	default:
 		s.handler.ServeHTTP(w, r)
 	}

@@ -74,6 +74,11 @@ type Options struct {
 	// sends a connect without payload ("40").
 	Auth map[string]any
 
+	// NoRepoll drops the pause before each EIO=4 GET (see repoll): the
+	// client then polls again the moment an answer arrives, as a fast
+	// client does, which the bare zishang520 engine does not survive.
+	NoRepoll bool
+
 	// NetDial, if set, dials the client's TCP connections (the websocket,
 	// the polling requests) instead of a net.Dialer: a test can keep them
 	// to break them (an abrupt reset, a stalled peer).
@@ -650,11 +655,13 @@ const repoll = 5 * time.Millisecond
 // to send it: not once Close has begun, so that the close packet finds
 // either a GET the engine holds, which it answers, or none.
 func (c *Client) startPoll() bool {
-	t := time.NewTimer(repoll)
-	defer t.Stop()
-	select {
-	case <-c.ctx.Done():
-	case <-t.C:
+	if !c.opts.NoRepoll {
+		t := time.NewTimer(repoll)
+		defer t.Stop()
+		select {
+		case <-c.ctx.Done():
+		case <-t.C:
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
