@@ -6,6 +6,7 @@
 #
 #	scripts/soak.sh            # 30 runs of each package
 #	SOAK_COUNT=5 scripts/soak.sh ./zishang520
+#	SOAK_HOGS=0 scripts/soak.sh   # no hogs (another soak runs its own)
 #
 # It installs what is missing and starts a private Redis like test.sh,
 # prints each package's time and result, and exits non-zero if any run
@@ -43,11 +44,11 @@ done
 export IOSESSIONS_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export IOSESSIONS_E2E=1 IOSESSIONS_E2E_RACE=1
 
-for _ in 1 2; do
+for _ in $(seq 1 "${SOAK_HOGS:-2}"); do
 	yes >/dev/null &
 	hogs+=($!)
 done
-echo "soak: ${pkgs[*]} x $count under -race, CPU hogs ${hogs[*]}; logs in $logs"
+echo "soak: ${pkgs[*]} x $count under -race, CPU hogs: ${hogs[*]:-none}; logs in $logs"
 
 status=0
 for pkg in "${pkgs[@]}"; do
