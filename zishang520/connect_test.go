@@ -124,6 +124,35 @@ func rawUpgrade(hc *http.Client, base string, wait time.Duration) error {
 	}
 }
 
+// echoServer serves a binding with an "echo" event that acks its
+// argument, after widen (if not nil) listened on the engine; it returns the
+// server's URL and the URL of a websocket handshake.
+func echoServer(t *testing.T, widen func(engine.BaseServer) error) (base, wsURL string) {
+	t.Helper()
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zishang520.NewServer(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) { return in, nil })
+	if widen != nil {
+		if err := widen(srv.Engine().Engine()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := httptest.NewServer(m.Middleware(srv))
+	t.Cleanup(func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	return ts.URL, "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+}
+
 // TestConnectRaces connects a raw websocket client many times, 8 at once,
 // and counts connects left unanswered and events lost right after the
 // connect answer: there must be none. IOSESSIONS_CONNECTS sets how many
@@ -137,23 +166,9 @@ func TestConnectRaces(t *testing.T) {
 			t.Fatalf("IOSESSIONS_CONNECTS: %v", err)
 		}
 	}
-	m, err := iosessions.New(nil, iosessions.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zishang520.NewServer(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in string) (string, error) { return in, nil })
-	ts := httptest.NewServer(m.Middleware(srv))
-	t.Cleanup(func() {
-		_ = m.Shutdown(context.Background())
-		_ = srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	base, url := echoServer(t, nil)
+	hc := &http.Client{}
+	t.Cleanup(hc.CloseIdleConnections)
 
 	var next, unanswered, lost, probes atomic.Int64
 	var mu sync.Mutex
@@ -173,7 +188,7 @@ func TestConnectRaces(t *testing.T) {
 				// lost connect is seen as such, not as a close.
 				err := rawConnect(url, 2*time.Second)
 				if err == nil && i%10 == 0 { // and every tenth time, an upgrade
-					err = rawUpgrade(ts.Client(), ts.URL, 2*time.Second)
+					err = rawUpgrade(hc, base, 2*time.Second)
 				}
 				switch {
 				case err == nil:
@@ -197,7 +212,7 @@ func TestConnectRaces(t *testing.T) {
 	if unanswered.Load() != 0 || lost.Load() != 0 || probes.Load() != 0 || len(other) != 0 {
 		t.Errorf("want every connect answered and every event acked; other errors: %v", other[:min(len(other), 5)])
 	}
-	resp, err := ts.Client().Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
+	resp, err := hc.Get(base + "/socket.io/?EIO=4&transport=polling")
 	if err != nil {
 		t.Fatalf("server gone after the run: %v", err)
 	}
@@ -251,26 +266,7 @@ func TestConnectRacesWidened(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := iosessions.New(nil, iosessions.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := zishang520.NewServer(m, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in string) (string, error) { return in, nil })
-			if err := tc.widen(srv.Engine().Engine()); err != nil {
-				t.Fatal(err)
-			}
-			ts := httptest.NewServer(m.Middleware(srv))
-			t.Cleanup(func() {
-				_ = m.Shutdown(context.Background())
-				_ = srv.Close()
-				ts.CloseClientConnections()
-				ts.Close()
-			})
-			url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+			base, url := echoServer(t, tc.widen)
 			for i := range 5 {
 				if err := rawConnect(url, 2*time.Second); err != nil {
 					t.Fatalf("websocket connect %d: %v", i, err)
@@ -281,7 +277,7 @@ func TestConnectRacesWidened(t *testing.T) {
 			// GET, which comes after the POST of the connect).
 			for i := range 3 {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				c, err := sio2.Dial(ctx, ts.URL, sio2.Options{Transport: sio2.Polling, EIO: 4})
+				c, err := sio2.Dial(ctx, base, sio2.Options{Transport: sio2.Polling, EIO: 4})
 				if err == nil {
 					_, err = c.Call(ctx, "echo", "x")
 					_ = c.Close()
@@ -307,22 +303,7 @@ func TestPollingRace(t *testing.T) {
 			t.Fatalf("IOSESSIONS_POLLERS: %v", err)
 		}
 	}
-	m, err := iosessions.New(nil, iosessions.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zishang520.NewServer(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zishang520.OnEvent(srv, "echo", func(_ *iosessions.Socket, in int) (int, error) { return in, nil })
-	ts := httptest.NewServer(m.Middleware(srv))
-	t.Cleanup(func() {
-		_ = m.Shutdown(context.Background())
-		_ = srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
+	base, _ := echoServer(t, nil)
 	var next, lost, failed atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -332,7 +313,7 @@ func TestPollingRace(t *testing.T) {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				c, err := sio2.Dial(ctx, ts.URL, sio2.Options{Transport: sio2.Polling, EIO: 4, NoRepoll: true})
+				c, err := sio2.Dial(ctx, base, sio2.Options{Transport: sio2.Polling, EIO: 4, NoRepoll: true})
 				cancel()
 				if err != nil {
 					failed.Add(1)
