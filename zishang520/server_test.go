@@ -1,15 +1,12 @@
 package zishang520_test
 
 import (
-	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/zishang520"
 )
 
@@ -18,22 +15,8 @@ import (
 // DefaultConnectTimeout, so a socket.io client reconnects instead of
 // waiting for the engine's 45 s.
 func TestConnectTimeout(t *testing.T) {
-	m, err := iosessions.New(nil, iosessions.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zishang520.NewServer(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(m.Middleware(srv))
-	t.Cleanup(func() {
-		_ = m.Shutdown(context.Background())
-		_ = srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	_, url := echoServer(t, nil)
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
