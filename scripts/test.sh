@@ -54,10 +54,12 @@ log="$tmp/go-test.log"
 status=0
 go test -race -count=1 -timeout 12m -v ./... 2>&1 | tee "$log" || status=$?
 
-# The sio2 tests that -race skips (they trip the v4 engine's own polling
-# data race, not ours): run them once without it, so CI still runs them.
+# The tests that -race skips (they trip the v4 engine's own polling data
+# race, not ours): run them once without it, so CI still runs them.
 say "go test -count=1 -run 'TestConnectBurst4|TestPings4' ./internal/sio2 (no -race)"
 go test -count=1 -run 'TestConnectBurst4|TestPings4' -v ./internal/sio2 2>&1 | tee -a "$log" || status=$?
+say "go test -count=1 -run 'TestPollingRace' ./zishang520 (no -race)"
+go test -count=1 -run 'TestPollingRace' -v ./zishang520 2>&1 | tee -a "$log" || status=$?
 
 # ---- fuzz: every fuzz target briefly, on top of its committed seeds
 # (testdata/fuzz). Fuzz longer by hand: go test -run '^$' -fuzz '^FuzzX$' -fuzztime 10m ./PKG
