@@ -124,6 +124,21 @@ func rawUpgrade(hc *http.Client, base string, wait time.Duration) error {
 	}
 }
 
+// envInt returns the environment variable name as a number, or def when
+// it is unset.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
 // echoServer serves a binding with an "echo" event that acks its
 // argument, after widen (if not nil) listened on the engine; it returns the
 // server's URL and the URL of a websocket handshake.
@@ -159,13 +174,7 @@ func echoServer(t *testing.T, widen func(engine.BaseServer) error) (base, wsURL 
 // (default 2,000; the closing note of the CI issue reports 100,000 on a
 // normal build and 20,000 under -race).
 func TestConnectRaces(t *testing.T) {
-	n := 2000
-	if v := os.Getenv("IOSESSIONS_CONNECTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("IOSESSIONS_CONNECTS: %v", err)
-		}
-	}
+	n := envInt(t, "IOSESSIONS_CONNECTS", 2000)
 	base, url := echoServer(t, nil)
 	hc := &http.Client{}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -303,13 +312,7 @@ func TestPollingRace(t *testing.T) {
 		// once more without -race.
 		t.Skip("trips the v4 engine's own polling data race; run without -race")
 	}
-	n := 200
-	if v := os.Getenv("IOSESSIONS_POLLERS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("IOSESSIONS_POLLERS: %v", err)
-		}
-	}
+	n := envInt(t, "IOSESSIONS_POLLERS", 200)
 	base, _ := echoServer(t, nil)
 	var next, lost, failed atomic.Int64
 	start := time.Now()
