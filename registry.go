@@ -15,7 +15,8 @@ type registry struct {
 type regShard struct {
 	mu     sync.Mutex
 	conns  map[string]*Socket
-	bySess map[string]map[*Socket]struct{}
+	bySess map[string]map[*Socket]struct{} // by session ref
+	byRoom map[string]map[*Socket]struct{} // by session and user room
 }
 
 func (r *registry) init() {
@@ -23,6 +24,7 @@ func (r *registry) init() {
 	for i := range r.shards {
 		r.shards[i].conns = make(map[string]*Socket)
 		r.shards[i].bySess = make(map[string]map[*Socket]struct{})
+		r.shards[i].byRoom = make(map[string]map[*Socket]struct{})
 	}
 }
 
@@ -37,16 +39,39 @@ func (r *registry) add(s *Socket) {
 	sh.mu.Unlock()
 }
 
-// bind indexes s under its session.
+// bind indexes s under its session and its rooms.
 func (r *registry) bind(s *Socket) {
-	sh := r.shard(s.ref)
+	r.index(s, s.ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
+	for _, room := range []string{s.room, s.uroom} {
+		if room != "" {
+			r.index(s, room, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
+		}
+	}
+}
+
+func (r *registry) index(s *Socket, k string, of func(*regShard) map[string]map[*Socket]struct{}) {
+	sh := r.shard(k)
 	sh.mu.Lock()
-	set := sh.bySess[s.ref]
+	m := of(sh)
+	set := m[k]
 	if set == nil {
 		set = make(map[*Socket]struct{})
-		sh.bySess[s.ref] = set
+		m[k] = set
 	}
 	set[s] = struct{}{}
+	sh.mu.Unlock()
+}
+
+func (r *registry) unindex(s *Socket, k string, of func(*regShard) map[string]map[*Socket]struct{}) {
+	sh := r.shard(k)
+	sh.mu.Lock()
+	m := of(sh)
+	if set := m[k]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(m, k)
+		}
+	}
 	sh.mu.Unlock()
 }
 
@@ -60,15 +85,12 @@ func (r *registry) remove(s *Socket) {
 	if s.ref == "" {
 		return
 	}
-	sh = r.shard(s.ref)
-	sh.mu.Lock()
-	if set := sh.bySess[s.ref]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(sh.bySess, s.ref)
+	r.unindex(s, s.ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
+	for _, room := range []string{s.room, s.uroom} {
+		if room != "" {
+			r.unindex(s, room, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
 		}
 	}
-	sh.mu.Unlock()
 }
 
 func (r *registry) socket(id string) *Socket {
@@ -84,6 +106,18 @@ func (r *registry) session(ref string) []*Socket {
 	defer sh.mu.Unlock()
 	out := make([]*Socket, 0, len(sh.bySess[ref]))
 	for s := range sh.bySess[ref] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// room returns the sockets in a session's or a user's room.
+func (r *registry) room(name string) []*Socket {
+	sh := r.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := make([]*Socket, 0, len(sh.byRoom[name]))
+	for s := range sh.byRoom[name] {
 		out = append(out, s)
 	}
 	return out

@@ -46,10 +46,19 @@ type Relay interface {
 
 // relayed is a broadcast on its way between nodes.
 type relayed struct {
-	Node  string            `json:"n"` // the sender, which skips its own
-	Room  string            `json:"r"`
-	Event string            `json:"e"`
-	Args  []json.RawMessage `json:"a"`
+	Node  string            `json:"n"`           // the sender, which skips its own
+	Kind  string            `json:"k,omitempty"` // "" broadcast, kindPush, kindReport
+	Room  string            `json:"r,omitempty"`
+	Event string            `json:"e,omitempty"`
+	Args  []json.RawMessage `json:"a,omitempty"`
+
+	// Pushes and their reports (push.go).
+	ID      string `json:"i,omitempty"` // the push
+	To      string `json:"t,omitempty"` // push: the node of Socket; report: the pusher
+	Socket  string `json:"s,omitempty"` // push: the one socket it targets
+	Wait    int64  `json:"w,omitempty"` // push: how long the pusher waits, in ms
+	Sockets int    `json:"c,omitempty"` // report: sockets reached
+	Acked   int    `json:"x,omitempty"` // report: sockets that acked so far
 }
 
 // Broadcast emits event with args to every socket in the engine room
@@ -90,7 +99,18 @@ func (m *Manager) Broadcast(room, event string, args ...any) error {
 // relayed.
 func (m *Manager) fromRelay(msg []byte) {
 	var r relayed
-	if json.Unmarshal(msg, &r) != nil || r.Node == m.node || m.rooms == nil {
+	if json.Unmarshal(msg, &r) != nil || r.Node == m.node {
+		return
+	}
+	switch r.Kind {
+	case kindPush:
+		m.fromPush(r)
+		return
+	case kindReport:
+		m.fromReport(r)
+		return
+	}
+	if m.rooms == nil {
 		return
 	}
 	if err := m.rooms.Broadcast(r.Room, r.Event, rawArgs(r.Args)...); err != nil {
@@ -108,10 +128,14 @@ func rawArgs(raw []json.RawMessage) []any {
 	return out
 }
 
-func (m *Manager) roomOf(ref string) string {
+func (m *Manager) roomOf(ref string) string { return "iosessions:" + m.hashRef(ref) }
+
+// hashRef is the keyed hash that names rooms: nodes that share TokenKeys
+// agree on it, and it reveals nothing of what it hashes.
+func (m *Manager) hashRef(s string) string {
 	h := hmac.New(sha256.New, m.tokens.roomKey)
-	h.Write([]byte(ref))
-	return "iosessions:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+	h.Write([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
 }
 
 // deriveKey derives a key for purpose from secret.

@@ -112,6 +112,27 @@ type Config struct {
 	// hijacking). Default false; leave it so.
 	UnsafeAllowAnyOrigin bool
 
+	// User names the user of a session from its values (for example its
+	// "user" value), for the registry, presence and Push: the sockets of
+	// one user share a room, named by a keyed hash of the user. It runs
+	// once per socket, when the session is loaded at connect; "" (and the
+	// default, nil) means an anonymous session, which works as before.
+	User func(values map[any]any) string
+
+	// Grace is how long a user or a session stays online after its last
+	// socket anywhere went away, so a reload or a reconnect changes
+	// nothing (see OnPresence). Default 5 s.
+	Grace time.Duration
+
+	// NodeTTL bounds how long a node that died without a goodbye (SIGKILL)
+	// stays in the registry of a shared store: its sockets leave every
+	// answer, and its users start their grace, within NodeTTL. Default 15 s.
+	NodeTTL time.Duration
+
+	// MaxPush is the largest push, in bytes of JSON, that Push sends.
+	// Default 1 MB, the engines' default message limit.
+	MaxPush int
+
 	// Logger receives the library's log lines. It never sees session ids,
 	// keys, cookies or tokens. Default slog.Default().
 	Logger *slog.Logger
@@ -136,15 +157,19 @@ type Manager struct {
 	origins map[string]bool
 	ownMem  *MemoryStore // the default store, closed by Shutdown
 
-	onConnect func(*Socket, *Session)
-	onInvalid func(*Socket, error)
-	onClose   func(*Socket, string)
+	onConnect  func(*Socket, *Session)
+	onInvalid  func(*Socket, error)
+	onClose    func(*Socket, string)
+	onPresence func(Presence)
 
-	reg   registry
-	locks lockTable
-	rooms Broadcaster // the binding's room broadcast, or nil
-	relay Relay       // the store, if it relays broadcasts between nodes
-	node  string      // this Manager's name among the relay's nodes
+	reg      registry
+	locks    lockTable
+	rooms    Broadcaster // the binding's room broadcast, or nil
+	relay    Relay       // the store, if it relays broadcasts between nodes
+	node     string      // this Manager's name among the nodes of the cluster
+	pres     presence
+	presOnce sync.Once // starts the presence goroutines with the first socket
+	pushes   sync.Map  // push id -> *pending, this node's pushes awaiting reports
 
 	mu       sync.Mutex // guards closing, active and idle
 	closing  bool
@@ -166,7 +191,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: unknown Mode %d", ErrConfig, int(cfg.Mode))
 	}
 	if cfg.StoreTimeout < 0 || cfg.FlushInterval < 0 || cfg.TokenTTL < 0 || cfg.CloseGrace < 0 ||
-		cfg.CheckInterval < 0 || cfg.SaveRetry < 0 {
+		cfg.CheckInterval < 0 || cfg.SaveRetry < 0 || cfg.Grace < 0 || cfg.NodeTTL < 0 || cfg.MaxPush < 0 {
 		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if cfg.StoreTimeout == 0 {
@@ -180,6 +205,15 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.SaveRetry == 0 {
 		cfg.SaveRetry = 10 * time.Second
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	if cfg.NodeTTL == 0 {
+		cfg.NodeTTL = 15 * time.Second
+	}
+	if cfg.MaxPush == 0 {
+		cfg.MaxPush = 1 << 20
 	}
 	if cfg.CloseGrace == 0 {
 		cfg.CloseGrace = 200 * time.Millisecond
@@ -221,9 +255,19 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	if n, ok := m.store.(Notifier); ok {
 		n.NotifyEnd(m.sessionEnded)
 	}
+	m.node = newID()[:12]
 	if r, ok := m.store.(Relay); ok {
-		m.relay, m.node = r, newID()
+		m.relay = r
 		r.OnRelay(m.fromRelay)
+	}
+	if f, ok := m.store.(PushFeed); ok {
+		f.OnPush(m.fromFeed)
+	}
+	m.pres.pending = make(map[*Socket]struct{})
+	m.pres.events = make(chan Presence, 1024)
+	m.pres.dir = newMemDirectory()
+	if d, ok := m.store.(Directory); ok {
+		m.pres.dir = d
 	}
 	if c, ok := m.store.(Checker); ok {
 		m.goTracked(func() { m.checker(c, cfg.CheckInterval) })

@@ -3,6 +3,7 @@ package iosessions
 import (
 	"context"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,6 +60,7 @@ type testConn struct {
 	events []event
 	closed bool
 	rooms  map[string]bool
+	acks   []func([]json.RawMessage)
 	notify chan struct{}
 }
 
@@ -83,6 +85,14 @@ func (c *testConn) Emit(ev string, args ...any) error {
 	c.mu.Unlock()
 	c.poke()
 	return nil
+}
+
+// EmitAck records the event; the ack is kept in acks for the test to call.
+func (c *testConn) EmitAck(ev string, args []any, _ time.Duration, ack func([]json.RawMessage)) error {
+	c.mu.Lock()
+	c.acks = append(c.acks, ack)
+	c.mu.Unlock()
+	return c.Emit(ev, args...)
 }
 
 func (c *testConn) Close() error {

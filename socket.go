@@ -2,6 +2,7 @@ package iosessions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -24,6 +25,11 @@ type Conn interface {
 	Request() *http.Request
 	// Emit sends event with args to the client.
 	Emit(event string, args ...any) error
+	// EmitAck sends event with args and an ack request: ack runs at most
+	// once, with the client's ack arguments as JSON, if the client acks
+	// within timeout (0: as long as the connection lives). A
+	// json.RawMessage argument is sent as the JSON it holds.
+	EmitAck(event string, args []any, timeout time.Duration, ack func(args []json.RawMessage)) error
 	// Close disconnects the client.
 	Close() error
 	// Join adds the connection to room, and Leave takes it out, in the
@@ -43,10 +49,17 @@ type Socket struct {
 	loaded chan struct{} // closed once the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
-	err  error  // why the socket has no session; nil if it has one
-	key  string // session key
-	ref  string // registry key of the session
-	room string // the engine room of the session
+	err   error     // why the socket has no session; nil if it has one
+	key   string    // session key
+	ref   string    // registry key of the session
+	room  string    // the engine room of the session
+	user  string    // the session's user (Config.User), "" when anonymous
+	uroom string    // the engine room of the user, "" when anonymous
+	at    time.Time // when the session was opened
+
+	dirMu    sync.Mutex  // serializes the socket's directory calls (dirSync)
+	dirIn    atomic.Bool // the directory has the socket, as far as we know
+	dirTried bool        // a Join was sent since the last Leave; guarded by dirMu
 
 	mu   sync.Mutex // serializes handlers and saves of a PerConnection socket
 	sess *Session   // PerConnection: the socket's session; guarded by mu
@@ -99,6 +112,7 @@ func (s *Socket) Err() error {
 func (m *Manager) Accept(c Conn) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Socket{m: m, conn: c, ctx: ctx, cancel: cancel, ready: make(chan struct{}), loaded: make(chan struct{})}
+	m.presOnce.Do(m.startPresence)
 	m.reg.add(s)
 	return s
 }
@@ -130,11 +144,24 @@ func (s *Socket) Open() {
 	}
 	s.ref = sessionRef(sess, s.key)
 	s.room = m.roomOf(s.ref)
+	s.at = time.Now()
+	if h := m.cfg.User; h != nil {
+		m.safely("Config.User", func() { s.user = h(sess.Values) })
+		if s.user != "" {
+			s.uroom = m.userRoom(s.user)
+		}
+	}
 	m.reg.bind(s)
-	if err := s.conn.Join(s.room); err != nil {
-		m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
+	for _, room := range []string{s.room, s.uroom} {
+		if room == "" {
+			continue
+		}
+		if err := s.conn.Join(room); err != nil {
+			m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
+		}
 	}
 	close(s.loaded) // Err may be called from the sconnection handler
+	m.goTracked(func() { m.dirSync(s) })
 	if m.cfg.Mode == PerMessage {
 		held, unlock, err := m.lockSession(s.ctx, s.ref)
 		if err != nil { // the sconnection handler cannot save: do not run it
@@ -233,6 +260,10 @@ func (s *Socket) Closed(reason string) {
 		m.reg.remove(s)
 		if s.room != "" {
 			_ = s.conn.Leave(s.room)
+			m.dirSync(s)
+		}
+		if s.uroom != "" {
+			_ = s.conn.Leave(s.uroom)
 		}
 		if err := s.flushRetry(); err != nil {
 			m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))

@@ -1,7 +1,9 @@
 package googollee
 
 import (
+	"encoding/json"
 	"net/http"
+	"time"
 
 	socketio "github.com/googollee/go-socket.io"
 
@@ -46,6 +48,16 @@ func (c *Conn) Request() *http.Request { return c.req }
 // connection closed it does nothing.
 func (c *Conn) Emit(event string, args ...any) error {
 	c.c.Emit(event, args...)
+	return nil
+}
+
+// EmitAck sends event with an ack request; ack runs once if the client
+// acks. The engine has no ack timeout: an ack request the client never
+// answers is kept until the connection closes, and timeout is ignored.
+func (c *Conn) EmitAck(event string, args []any, _ time.Duration, ack func([]json.RawMessage)) error {
+	// The engine decodes the ack's arguments into the callback's
+	// parameters: with none, it takes any and drops them.
+	c.c.Emit(event, append(append([]any(nil), args...), func() { ack(nil) })...)
 	return nil
 }
 

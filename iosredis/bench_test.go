@@ -2,11 +2,13 @@ package iosredis_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/sessions"
 
@@ -26,8 +28,11 @@ func (c *benchConn) ID() string                { return c.id }
 func (c *benchConn) Request() *http.Request    { return c.req }
 func (c *benchConn) Emit(string, ...any) error { return nil }
 func (c *benchConn) Close() error              { return nil }
-func (c *benchConn) Join(string) error         { return nil }
-func (c *benchConn) Leave(string) error        { return nil }
+func (c *benchConn) EmitAck(string, []any, time.Duration, func([]json.RawMessage)) error {
+	return nil
+}
+func (c *benchConn) Join(string) error  { return nil }
+func (c *benchConn) Leave(string) error { return nil }
 func newBenchConn(c *http.Cookie) *benchConn {
 	r := httptest.NewRequest(http.MethodGet, "/socket.io/", nil)
 	r.AddCookie(c)

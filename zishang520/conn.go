@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -65,6 +66,39 @@ func (c *Conn) Emit(event string, args ...any) error {
 	// engine's writes are not safe from two goroutines at once.
 	c.s.Enqueue(func() { _ = c.s.Emit(event, out...) })
 	return nil
+}
+
+// EmitAck sends event with an ack request; ack runs once if the client
+// acks within timeout (0: while the connection lives).
+func (c *Conn) EmitAck(event string, args []any, timeout time.Duration, ack func([]json.RawMessage)) error {
+	out := append(emitArgs(args), socket.Ack(func(args []any, err error) {
+		if err != nil { // timed out
+			return
+		}
+		raw := make([]json.RawMessage, 0, len(args))
+		for _, a := range args {
+			b, _ := json.Marshal(a)
+			raw = append(raw, b)
+		}
+		ack(raw)
+	}))
+	c.s.Enqueue(func() {
+		s := c.s
+		if timeout > 0 {
+			s = s.Timeout(timeout)
+		}
+		_ = s.Emit(event, out...)
+	})
+	return nil
+}
+
+// Transport returns the name of the transport the connection runs on
+// now: "polling" or "websocket".
+func (c *Conn) Transport() string {
+	if t := c.s.Conn().Transport(); t != nil {
+		return t.Name()
+	}
+	return ""
 }
 
 // emitArgs returns args with every json.RawMessage as the JSON it holds,

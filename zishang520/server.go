@@ -228,6 +228,9 @@ func (s *Server) onConnection(args ...any) {
 		}); err != nil {
 			return err
 		}
+		if err := sock.Conn().On("upgrade", func(...any) { core.Upgraded() }); err != nil {
+			return err
+		}
 		s.mu.RLock()
 		for name, h := range s.events {
 			if err := sock.On(name, func(args ...any) { h(sock, args) }); err != nil {

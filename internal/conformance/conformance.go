@@ -31,11 +31,22 @@ type Binding struct {
 	// Transports are the transports its clients dial: "websocket",
 	// "polling".
 	Transports []string
+	// NoTransport says that the binding cannot tell a socket's transport
+	// (SocketInfo.Transport is "").
+	NoTransport bool
 	// NewServer makes the binding's server for m, serving nothing yet.
 	NewServer func(m *iosessions.Manager) (Server, error)
 	// Dial connects a client of the binding's protocol to the server at
 	// url (http://host:port), and returns once the socket is connected.
 	Dial func(ctx context.Context, url string, o DialOptions) (Client, error)
+}
+
+// transport is the SocketInfo.Transport of a client dialled over tr.
+func (b Binding) transport(tr string) string {
+	if b.NoTransport {
+		return ""
+	}
+	return tr
 }
 
 // Server is a binding's server as the suite drives it.
@@ -81,6 +92,9 @@ type DialOptions struct {
 	// Token is the shim's token, sent the way the binding's clients send
 	// it (the query for socket.io 1.x/2.x, the auth payload for 3.x/4.x).
 	Token string
+	// NoAck leaves the server's events that ask for an ack unanswered;
+	// by default the client acks each at once.
+	NoAck bool
 	// OnEvent is called for every event the server emits to the client,
 	// in order, from one goroutine.
 	OnEvent func(name string, args []json.RawMessage)

@@ -82,7 +82,7 @@ func newEnv(t *testing.T, b Binding, o envOptions) *env {
 		e.mu.Lock()
 		e.errs = append(e.errs, err)
 		e.mu.Unlock()
-	}}
+	}, User: userOf}
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
@@ -171,6 +171,12 @@ func newEnv(t *testing.T, b Binding, o envOptions) *env {
 		mem.Close()
 	})
 	return e
+}
+
+// userOf is the suite's Config.User: the "user" value that login sets.
+func userOf(values map[any]any) string {
+	u, _ := values["user"].(string)
+	return u
 }
 
 type profile struct {
@@ -339,8 +345,15 @@ func (e *env) dial(t *testing.T, tr string, h http.Header, token string) *conn {
 
 func (e *env) tryDial(t *testing.T, tr string, h http.Header, token string) (*conn, error) {
 	t.Helper()
+	return e.dialWith(t, DialOptions{Transport: tr, Header: h, Token: token})
+}
+
+// dialWith dials with o, recording the events in the conn it returns.
+func (e *env) dialWith(t *testing.T, o DialOptions) (*conn, error) {
+	t.Helper()
 	c := &conn{notify: make(chan struct{}, 1)}
-	cl, err := e.b.Dial(ctxT(t), e.URL, DialOptions{Transport: tr, Header: h, Token: token, OnEvent: c.record})
+	o.OnEvent = c.record
+	cl, err := e.b.Dial(ctxT(t), e.URL, o)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // not retry: a connect that goes unanswered fails the case.
 func DialSIO2(eio int) func(ctx context.Context, url string, o DialOptions) (Client, error) {
 	return func(ctx context.Context, base string, o DialOptions) (Client, error) {
-		opts := sio2.Options{Transport: sio2.Transport(o.Transport), Header: o.Header, EIO: eio}
+		opts := sio2.Options{Transport: sio2.Transport(o.Transport), Header: o.Header, EIO: eio, AckEvents: !o.NoAck}
 		if o.Token != "" {
 			if eio == 4 {
 				opts.Auth = map[string]any{iosessions.TokenParam: o.Token}

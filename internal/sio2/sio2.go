@@ -74,6 +74,11 @@ type Options struct {
 	// sends a connect without payload ("40").
 	Auth map[string]any
 
+	// AckEvents acks every event of the server that asks for an ack, at
+	// once and without arguments, as a socket.io-client handler that calls
+	// its callback does. Without it such events are only recorded.
+	AckEvents bool
+
 	// NoRepoll drops the pause before each EIO=4 GET (see repoll): the
 	// client then polls again the moment an answer arrives, as a fast
 	// client does, which the bare zishang520 engine does not survive.
@@ -780,6 +785,9 @@ func (c *Client) dispatch(p packet) {
 			return
 		}
 		e.Args = args[1:]
+		if p.id >= 0 && c.opts.AckEvents {
+			go func() { _ = c.SendRaw(c.ctx, "43"+strconv.Itoa(p.id)+"[]") }()
+		}
 		select {
 		case c.events <- e:
 		case <-c.ctx.Done():
