@@ -35,10 +35,12 @@ type SocketInfo struct {
 // other store the Manager keeps its own, for one node. Every method must be
 // safe for concurrent use and honour ctx.
 type Directory interface {
-	// Join records s, joined to subjects, on node s.Node, and returns the
-	// subjects that were absent (not even in their grace) and are now
-	// present. Joining a socket again only updates its SocketInfo.
-	Join(ctx context.Context, s SocketInfo, subjects []string) (present []string, err error)
+	// Join records s, joined to subjects, on node s.Node, keeps that node
+	// alive for ttl, and returns the subjects that were absent (not even in
+	// their grace) and are now present. Joining a socket again only
+	// updates its SocketInfo. fresh reports, as Beat does, that the node
+	// was unknown: its other sockets must join again.
+	Join(ctx context.Context, s SocketInfo, subjects []string, ttl time.Duration) (fresh bool, present []string, err error)
 	// Leave forgets s; a subject it leaves without a socket starts its
 	// grace. Leaving a socket that is not joined does nothing.
 	Leave(ctx context.Context, s SocketInfo, subjects []string, grace time.Duration) error
@@ -88,19 +90,21 @@ func newMemDirectory() *memDirectory {
 
 var _ Directory = (*memDirectory)(nil)
 
-func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string) ([]string, error) {
+func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string, ttl time.Duration) (bool, []string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	_, known := d.nodes[s.Node]
+	d.nodes[s.Node] = d.now().Add(ttl)
 	socks := d.sockets[s.Node]
 	if socks == nil {
 		socks = make(map[string]SocketInfo)
 		d.sockets[s.Node] = socks
 		d.counts[s.Node] = make(map[string]int)
 	}
-	_, known := socks[s.ID]
+	_, joined := socks[s.ID]
 	socks[s.ID] = s
-	if known {
-		return nil, nil
+	if joined {
+		return !known, nil, nil
 	}
 	var present []string
 	for _, sub := range subjects {
@@ -112,7 +116,7 @@ func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string) 
 			d.grace[sub] = time.Time{}
 		}
 	}
-	return present, nil
+	return !known, present, nil
 }
 
 func (d *memDirectory) Leave(_ context.Context, s SocketInfo, subjects []string, grace time.Duration) error {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,8 @@ type presence struct {
 	dir    Directory
 	events chan Presence
 
+	started atomic.Bool // a call made this node known to the directory
+
 	mu      sync.Mutex
 	pending map[*Socket]struct{} // sockets the directory does not know as they are
 }
@@ -74,6 +77,9 @@ func (m *Manager) beats() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		fresh, absent, err := m.pres.dir.Beat(ctx, m.node, m.cfg.NodeTTL, m.cfg.Grace)
 		cancel()
+		if err == nil && fresh && !m.pres.started.Swap(true) {
+			fresh = false // the first beat: nothing to join again
+		}
 		switch {
 		case err != nil && !failing:
 			failing = true
@@ -83,11 +89,8 @@ func (m *Manager) beats() {
 			for _, sub := range absent {
 				m.tellPresence(sub, false)
 			}
-			if fresh { // the directory lost us: join every socket again
-				for _, s := range m.reg.all() {
-					s.dirIn.Store(false)
-					m.dirLater(s)
-				}
+			if fresh {
+				m.rejoin()
 			}
 			m.dirRetry()
 		}
@@ -99,6 +102,15 @@ func (m *Manager) beats() {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// rejoin marks every socket for joining again: the directory did not
+// know this node (it took it for dead, or lost its data).
+func (m *Manager) rejoin() {
+	for _, s := range m.reg.all() {
+		s.dirIn.Store(false)
+		m.dirLater(s)
 	}
 }
 
@@ -172,12 +184,15 @@ func (m *Manager) dirSync(s *Socket) {
 			return
 		}
 		s.dirTried = true
-		present, err := m.pres.dir.Join(ctx, s.info(), subjects)
+		fresh, present, err := m.pres.dir.Join(ctx, s.info(), subjects, m.cfg.NodeTTL)
 		if err != nil {
 			m.dirLater(s)
 			return
 		}
 		s.dirIn.Store(true)
+		if fresh && m.pres.started.Swap(true) {
+			m.rejoin() // taken for dead meanwhile: the others join again at the next beat
+		}
 		for _, sub := range present {
 			m.tellPresence(sub, true)
 		}
@@ -226,7 +241,7 @@ func (m *Manager) transportChanged(s *Socket) {
 	defer cancel()
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	if _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room)); err != nil {
+	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room), m.cfg.NodeTTL); err != nil {
 		m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 	}
 }

@@ -10,6 +10,15 @@ import (
 func (s *Store) endedChannel() string { return s.prefix + "ended" }
 func (s *Store) relayChannel() string { return s.prefix + "relay" }
 
+// PushChannel is the channel of pushes from other processes, for a Store
+// of KeyPrefix prefix ("" means the default, "session:"): prefix + "push".
+func PushChannel(prefix string) string {
+	if prefix == "" {
+		prefix = "session:"
+	}
+	return prefix + "push"
+}
+
 // NotifyEnd implements iosessions.Notifier: f is called with the id of
 // every session deleted through a Store on any node sharing this Redis and
 // KeyPrefix, this one included. The first call subscribes; go-redis
@@ -32,6 +41,16 @@ func (s *Store) OnRelay(f func(msg []byte)) {
 	s.subscribeLocked()
 }
 
+// OnPush implements iosessions.PushFeed: f is called with every message
+// published on PushChannel(KeyPrefix), by a Publisher or by any process
+// with PUBLISH.
+func (s *Store) OnPush(f func(msg []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushes = append(s.pushes, f)
+	s.subscribeLocked()
+}
+
 // Relay implements iosessions.Relay: it publishes msg to every node.
 func (s *Store) Relay(ctx context.Context, msg []byte) error {
 	return s.client.Publish(ctx, s.relayChannel(), msg).Err()
@@ -42,15 +61,15 @@ func (s *Store) subscribeLocked() {
 	if s.sub != nil || s.closed {
 		return
 	}
-	ended, relay := s.endedChannel(), s.relayChannel()
-	s.sub = s.client.Subscribe(context.Background(), ended, relay)
+	ended, relay, push := s.endedChannel(), s.relayChannel(), PushChannel(s.prefix)
+	s.sub = s.client.Subscribe(context.Background(), ended, relay, push)
 	s.subDone = make(chan struct{})
 	ch := s.sub.Channel()
 	go func() {
 		defer close(s.subDone)
 		for msg := range ch {
 			s.mu.Lock()
-			notify, relays := s.notify, s.relays
+			notify, relays, pushes := s.notify, s.relays, s.pushes
 			s.mu.Unlock()
 			switch msg.Channel {
 			case ended:
@@ -59,6 +78,10 @@ func (s *Store) subscribeLocked() {
 				}
 			case relay:
 				for _, f := range relays {
+					f([]byte(msg.Payload))
+				}
+			case push:
+				for _, f := range pushes {
 					f([]byte(msg.Payload))
 				}
 			}

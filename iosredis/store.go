@@ -49,6 +49,7 @@ type Store struct {
 	mu      sync.Mutex // guards notify, relays and sub
 	notify  []func(id string)
 	relays  []func(msg []byte)
+	pushes  []func(msg []byte)
 	sub     *redis.PubSub
 	subDone chan struct{}
 	closed  bool
@@ -64,6 +65,7 @@ var (
 
 	_ iosessions.TokenLedger = (*Store)(nil)
 	_ iosessions.Relay       = (*Store)(nil)
+	_ iosessions.PushFeed    = (*Store)(nil)
 )
 
 // NewStore returns a Store on client, which it does not close. It checks

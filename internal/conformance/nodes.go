@@ -29,8 +29,9 @@ var nodeKeys = [][]byte{[]byte("nodes-hash-key-0123456789abcdef!"), []byte("node
 
 // cluster is two nodes on one redis-server.
 type cluster struct {
-	redis *redistest.Server
-	a, b  *env
+	redis  *redistest.Server
+	a, b   *env
+	ra, rb *redis.Client // the nodes' Redis clients
 }
 
 type clusterOptions struct {
@@ -38,6 +39,10 @@ type clusterOptions struct {
 	CheckInterval time.Duration // default 200 ms
 	SaveRetry     time.Duration
 	StoreTimeout  time.Duration // default 1 s
+	Grace         time.Duration // Config.Grace
+	NodeTTL       time.Duration // Config.NodeTTL
+	// Setup runs on each node's env before it serves.
+	Setup func(e *env)
 }
 
 func newCluster(t *testing.T, b Binding, o clusterOptions) *cluster {
@@ -49,8 +54,8 @@ func newCluster(t *testing.T, b Binding, o clusterOptions) *cluster {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = time.Second
 	}
-	node := func() *env {
-		store, err := iosredis.NewStore(context.Background(), rs.Client(), &iosredis.Options{KeyPrefix: "conformance:"})
+	node := func(client *redis.Client) *env {
+		store, err := iosredis.NewStore(context.Background(), client, &iosredis.Options{KeyPrefix: "conformance:"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,9 +65,13 @@ func newCluster(t *testing.T, b Binding, o clusterOptions) *cluster {
 			c.StoreTimeout = o.StoreTimeout
 			c.CheckInterval = o.CheckInterval
 			c.SaveRetry = o.SaveRetry
-		}})
+			c.Grace = o.Grace
+			c.NodeTTL = o.NodeTTL
+		}, Setup: o.Setup})
 	}
-	return &cluster{redis: rs, a: node(), b: node()}
+	cl := &cluster{redis: rs, ra: rs.Client(), rb: rs.Client()}
+	cl.a, cl.b = node(cl.ra), node(cl.rb)
+	return cl
 }
 
 // redisKey is the Redis key of the session of cookie.
@@ -82,6 +91,12 @@ func nodes(t *testing.T, b Binding) {
 		{"SaveAtDisconnectRetried", saveRetried},
 		{"OwnDeadlines", ownDeadlines},
 		{"BroadcastAcrossNodes", broadcastAcrossNodes},
+		{"RegistryAcrossNodes", registryAcrossNodes},
+		{"PushAcrossNodes", pushAcrossNodes},
+		{"PublishedPush", publishedPush},
+		{"PresenceAcrossNodes", presenceAcrossNodes},
+		{"NodeDeath", nodeDeath},
+		{"RegistryAfterRedisLoss", registryAfterRedisLoss},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
