@@ -401,6 +401,10 @@ func saveRetried(t *testing.T, b Binding) {
 		return false
 	})
 	cl.redis.Restart()
+	// go-redis answers with its last dial error for up to a second after
+	// the dials of an outage (the beats, the save retries) exhausted its
+	// pool, until a background dial succeeds.
+	waitFor(t, "node A's client to reconnect", func() bool { return cl.ra.Ping(context.Background()).Err() == nil })
 	if got := e.stored(t, cookie)["count"]; got != 3 {
 		t.Errorf("the store has count %v after the lost save, want 3", got)
 	}
