@@ -42,9 +42,13 @@ func run() error {
 	mode := flag.String("mode", "perconn", "perconn or permessage")
 	storeKind := flag.String("store", "memory", "memory or redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
+	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
 	flag.Parse()
 
-	cfg := iosessions.Config{Name: "session"}
+	if *grace <= 0 {
+		return fmt.Errorf("-grace must be positive, not %v", *grace)
+	}
+	cfg := iosessions.Config{Name: "session", Grace: *grace, User: userOf}
 	switch *mode {
 	case "perconn":
 		cfg.Mode = iosessions.PerConnection
@@ -77,6 +81,7 @@ func run() error {
 	}
 	app := &app{m: m}
 	m.OnConnection(app.connected)
+	m.OnPresence(app.presence)
 
 	var io engineServer
 	switch *engine {
@@ -98,6 +103,8 @@ func run() error {
 	mux.HandleFunc("POST /login", app.login)
 	mux.HandleFunc("GET /me", app.me)
 	mux.HandleFunc("POST /logout", app.logout)
+	mux.HandleFunc("GET /presence", app.online)
+	mux.HandleFunc("POST /push", app.push)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -213,9 +220,14 @@ type profile struct {
 }
 
 func profileOf(values map[any]any) profile {
-	u, _ := values["user"].(string)
 	n, _ := values["count"].(int)
-	return profile{User: u, Count: n}
+	return profile{User: userOf(values), Count: n}
+}
+
+// userOf is the Manager's Config.User: the user set at login.
+func userOf(values map[any]any) string {
+	u, _ := values["user"].(string)
+	return u
 }
 
 var validUser = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -243,12 +255,9 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) me(w http.ResponseWriter, r *http.Request) {
-	sess, err := a.m.Store().Get(r, a.m.Config().Name)
-	if err != nil || sess.IsNew || sess.Values["user"] == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "no session"})
-		return
+	if sess := a.session(w, r); sess != nil {
+		writeJSON(w, http.StatusOK, profileOf(sess.Values))
 	}
-	writeJSON(w, http.StatusOK, profileOf(sess.Values))
 }
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
@@ -259,8 +268,10 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// connected is the sconnection handler: greet the user.
+// connected is the sconnection handler: greet the user, and join the
+// room of every socket with a session, which hears presence changes.
 func (a *app) connected(s *iosessions.Socket, sess *iosessions.Session) {
+	_ = s.Conn().Join(sessionsRoom)
 	_ = s.Emit("welcome", profileOf(sess.Values))
 }
 
@@ -282,6 +293,17 @@ func echo(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) {
 		return json.RawMessage("null"), nil
 	}
 	return in, nil
+}
+
+// session returns the logged-in session of r, or nil after answering
+// 401, as GET /me does.
+func (a *app) session(w http.ResponseWriter, r *http.Request) *sessions.Session {
+	sess, err := a.m.Store().Get(r, a.m.Config().Name)
+	if err != nil || sess.IsNew || userOf(sess.Values) == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "no session"})
+		return nil
+	}
+	return sess
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -27,7 +27,7 @@
 
 const assert = require('node:assert/strict');
 const { parseArgs } = require('node:util');
-const { performance } = require('node:perf_hooks');
+const { CLIENTS, runCases, setEngine, now, uniqueUser, request, login, me, Sock } = require('./lib');
 
 const USAGE = 'usage: node nodes.js --a URL --b URL --engine googollee|v4 --mode perconn|permessage';
 const { values: args } = parseArgs({
@@ -38,147 +38,19 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'perconn' },
   },
 });
-const CLIENTS = { googollee: 2, v4: 4 };
 if (!args.a || !args.b) usage('--a and --b are required');
 if (!(args.engine in CLIENTS)) usage('--engine must be googollee or v4');
 if (!['perconn', 'permessage'].includes(args.mode)) usage('--mode must be perconn or permessage');
 
 const A = args.a.replace(/\/+$/, '');
 const B = args.b.replace(/\/+$/, '');
-const CLIENT = CLIENTS[args.engine];
-const ioClient = require(CLIENT === 4 ? 'socket.io-client' : 'socket.io-client-v2');
+setEngine(args.engine);
 const MODE = args.mode;
-const STEP = 3000; // per-step timeout, ms
 const LOGOUT_LIMIT = 1000; // ms from POST /logout to sinvalid and disconnect
-const TOKEN_PARAM = 'iosessions_token';
 
 function usage(msg) {
   console.error(`nodes.js: ${msg}\n${USAGE}`);
   process.exit(2);
-}
-
-// ---------------------------------------------------------------- helpers
-
-const now = () => performance.now();
-
-function withTimeout(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${typeof what === 'function' ? what() : what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-let userSeq = 0;
-function uniqueUser(prefix) {
-  userSeq++;
-  return `${prefix}${userSeq}_${process.pid}.${Date.now().toString(36)}`;
-}
-
-// request sends one HTTP request to a node, with cookie (a Cookie header
-// value) if given, and returns its status, Set-Cookie lines and JSON body.
-async function request(base, method, path, { cookie, form, headers = {} } = {}) {
-  const h = { ...headers };
-  if (cookie) h.Cookie = cookie;
-  const init = { method, headers: h, redirect: 'manual', signal: AbortSignal.timeout(STEP) };
-  if (form) init.body = new URLSearchParams(form);
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, setCookie: res.headers.getSetCookie(), json, desc: `${method} ${base}${path} → ${res.status} ${text.slice(0, 200)}` };
-}
-
-// login logs user in on base and returns the session's Cookie header value.
-async function login(base, user) {
-  const r = await request(base, 'POST', '/login', { form: { user } });
-  assert.equal(r.status, 200, r.desc);
-  assert.deepEqual(r.json, { user, count: 0 }, r.desc);
-  const pair = r.setCookie.map((l) => l.split(';')[0]).find((p) => p.startsWith('session='));
-  assert.ok(pair, `${r.desc}: no session cookie in ${JSON.stringify(r.setCookie)}`);
-  return pair;
-}
-
-async function me(base, cookie) {
-  const r = await request(base, 'GET', '/me', { cookie });
-  assert.equal(r.status, 200, r.desc);
-  return r.json;
-}
-
-// Sock is one socket.io-client socket to a node, over websocket, with the
-// events it received recorded (with their time), so none is missed.
-class Sock {
-  constructor(name, base, { cookie, token } = {}) {
-    this.name = name;
-    this.base = base;
-    this.cookie = cookie;
-    this.token = token;
-    this.events = [];
-    this.waiters = [];
-    this.closed = false;
-    this.open();
-  }
-
-  open() {
-    const o = { autoConnect: false, forceNew: true, reconnection: false, transports: ['websocket'], timeout: STEP };
-    if (this.cookie) o.extraHeaders = { Cookie: this.cookie };
-    if (this.token) {
-      // Where the shim puts it: the auth payload (4.x), the query (2.x).
-      if (CLIENT === 4) o.auth = { [TOKEN_PARAM]: this.token };
-      else o.query = { [TOKEN_PARAM]: this.token };
-    }
-    const s = ioClient(this.base, o);
-    this.socket = s;
-    for (const ev of ['connect', 'connect_error', 'disconnect', 'welcome', 'sinvalid']) {
-      s.on(ev, (data) => { if (this.socket === s) this.record(ev, data); });
-    }
-    s.open();
-  }
-
-  record(name, data) {
-    const e = { name, data, at: now() };
-    this.events.push(e);
-    for (const w of [...this.waiters]) {
-      if (w.name === name) { this.waiters.splice(this.waiters.indexOf(w), 1); w.resolve(e); }
-    }
-  }
-
-  seen() {
-    return this.events.map((e) => e.name + (e.data === undefined ? '' : ' ' + JSON.stringify(e.data))).join(', ') || 'nothing';
-  }
-
-  // waitFor resolves with the first event called name, past or future.
-  waitFor(name, ms = STEP) {
-    const e = this.events.find((x) => x.name === name);
-    if (e) return Promise.resolve(e);
-    let w;
-    const p = new Promise((resolve) => { w = { name, resolve }; this.waiters.push(w); });
-    return withTimeout(p, ms, () => `${this.name}: waiting for ${name}; saw ${this.seen()}`)
-      .finally(() => { const i = this.waiters.indexOf(w); if (i >= 0) this.waiters.splice(i, 1); });
-  }
-
-  // welcome waits for the socket's first contract event and requires it
-  // to be welcome with want.
-  async welcome(want) {
-    const e = await withTimeout(new Promise((resolve) => {
-      const first = () => this.events.find((x) => ['welcome', 'sinvalid', 'connect_error', 'disconnect'].includes(x.name));
-      const tick = () => { const f = first(); if (f) resolve(f); else setTimeout(tick, 5); };
-      tick();
-    }), STEP, () => `${this.name}: waiting for welcome; saw ${this.seen()}`);
-    assert.equal(e.name, 'welcome', `${this.name}: expected welcome, saw ${this.seen()}`);
-    assert.deepEqual(e.data, want, `${this.name}: welcome payload`);
-  }
-
-  ack(event, ms = STEP) {
-    return withTimeout(new Promise((resolve) => this.socket.emit(event, (v) => resolve(v))), ms, `${this.name}: ack of ${event}`);
-  }
-
-  close() {
-    this.closed = true;
-    this.socket.close();
-  }
 }
 
 // ---------------------------------------------------------------- cases
@@ -298,23 +170,4 @@ if (MODE === 'permessage') {
 
 // ---------------------------------------------------------------- runner
 
-(async () => {
-  const started = now();
-  let failed = false;
-  for (const c of cases) {
-    const t0 = now();
-    try {
-      await c.fn();
-      console.log(`ok   ${c.name} (${(now() - t0).toFixed(0)} ms)`);
-    } catch (err) {
-      failed = true;
-      console.log(`FAIL ${c.name}\n     ${String(err && err.stack || err).split('\n').join('\n     ')}`);
-      break;
-    } finally {
-      for (const s of opened.splice(0)) s.close();
-    }
-  }
-  figures.totalMs = Math.round(now() - started);
-  console.log(`figures ${JSON.stringify(figures)}`);
-  process.exit(failed ? 1 : 0);
-})();
+runCases(cases, opened, figures);
