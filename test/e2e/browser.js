@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // browser.js drives the example page in headless Chromium (the system one,
 // through playwright-core): no session → sinvalid; log in as alice; incr
-// twice; reload keeps alice and the count; log out → sinvalid. It also
+// twice; a second window (its own browser profile) logs in as bob, which
+// alice's page lists online, and pushes a note that alice's page shows
+// (acked); reload keeps alice and the count; log out → sinvalid. It also
 // checks that the page speaks the engine's protocol (EIO=4 for v4, EIO=3 for
 // googollee) and where its shim token travels (the CONNECT packet's auth
 // payload for v4, the handshake query for googollee).
@@ -148,6 +150,35 @@ async function main() {
     await expectText('#count', '2');
     ok('incr twice: count 2');
 
+    step = 'a second window, bob, pushes a note to alice';
+    {
+      const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'iosessions-chromium-'));
+      const context2 = await chromium.launchPersistentContext(dir2, { executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+      try {
+        const page2 = context2.pages()[0] || (await context2.newPage());
+        page2.setDefaultTimeout(STEP);
+        page2.on('pageerror', (e) => logs.push(`bob pageerror: ${e.message}`));
+        await page2.goto(BASE + '/', { waitUntil: 'load' });
+        await page2.fill('#login-user', 'bob');
+        await page2.click('#login [type=submit]');
+        await page2.waitForFunction(() => document.querySelector('#status').textContent.trim() === 'connected');
+        step = 'alice\'s page lists bob online';
+        await page.waitForFunction(() => [...document.querySelectorAll('#online li')].some((li) => li.textContent.trim() === 'bob'), null, { timeout: STEP });
+        step = 'bob pushes a note to alice';
+        await page2.fill('#push-to', 'alice');
+        await page2.fill('#push-text', 'hello from bob');
+        await page2.click('#push [type=submit]');
+        step = 'alice\'s page shows the note';
+        await page.waitForFunction(() => [...document.querySelectorAll('#notes li')].some((li) => li.textContent.trim() === 'bob: hello from bob'), null, { timeout: STEP });
+        step = 'bob\'s page shows the note reached and acked';
+        await page2.waitForFunction(() => document.querySelector('#push-result').textContent.trim() === 'reached 1, acked 1');
+      } finally {
+        await context2.close().catch(() => {});
+        fs.rmSync(dir2, { recursive: true, force: true });
+      }
+    }
+    ok('a second window: alice\'s page lists bob online and shows the note bob pushed, acked');
+
     step = 'reload';
     if (args.mode === 'perconn') {
       // perconn saves the count when the old socket disconnects: reload until
@@ -183,7 +214,7 @@ async function main() {
     await expectStatus('sinvalid');
     ok('reload after logout: sinvalid');
 
-    console.log('browser: 7 passed, 0 failed');
+    console.log('browser: 8 passed, 0 failed');
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });
   } catch (err) {
