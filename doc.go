@@ -43,6 +43,19 @@
 // A session destroyed meanwhile is not brought back; the socket is told
 // instead.
 //
+// # Users, presence and push
+//
+// With Config.User, the Manager knows whose each session is. It keeps a
+// registry of the live sockets by user and by session, on one node in
+// memory or across nodes in a store that is a Directory (iosredis):
+// SocketsOf, SessionsOf, Users and Online answer for the whole cluster.
+// Push emits to every socket of a user (ToUser), a session (ToSession) or
+// one socket (ToSocket), on every node, and counts the acks. OnPresence
+// hears each user and session come online and go offline, once per change
+// across the cluster; Config.Grace keeps a reload from flapping, and a
+// node that dies is taken out after Config.NodeTTL. A store that is a
+// PushFeed (iosredis) delivers pushes that other processes publish.
+//
 // # Stores
 //
 // Any sessions.Store works. Stores may implement Loader (precise reasons,

@@ -104,7 +104,7 @@ func (m *Manager) Push(ctx context.Context, to Target, event string, data any) (
 	if m.relay != nil && !(to.id != "" && to.node == m.node) {
 		m.pushes.Store(p.id, p)
 		defer m.pushes.Delete(p.id)
-		nodes, err = m.pres.dir.Nodes(ctx)
+		nodes, err = m.liveNodes(ctx)
 		if err != nil {
 			return PushResult{}, m.storeErr(ctx, fmt.Errorf("push: nodes: %w", err))
 		}
@@ -144,6 +144,15 @@ func (m *Manager) Push(ctx context.Context, to Target, event string, data any) (
 			return res, nil
 		}
 	}
+}
+
+// liveNodes returns the nodes whose reports a push waits for: as the last
+// beat saw them (at most a second old), or asked now before the first.
+func (m *Manager) liveNodes(ctx context.Context) ([]string, error) {
+	if p := m.pres.nodes.Load(); p != nil {
+		return *p, nil
+	}
+	return m.pres.dir.Nodes(ctx)
 }
 
 func deadlineOf(ctx context.Context) time.Time {
@@ -252,14 +261,12 @@ func (m *Manager) fromPush(r relayed) {
 			m.ReportError(m.storeErr(ctx, fmt.Errorf("push report: %w", err)))
 		}
 	}
-	report(0)
-	if n == 0 {
-		return
-	}
+	// Off the relay's goroutine, which delivers the other pushes.
 	m.goTracked(func() {
+		sent := int(acked.Load())
+		report(sent)
 		stop := time.NewTimer(wait)
 		defer stop.Stop()
-		sent := 0
 		for sent < n {
 			select {
 			case <-changed:
@@ -268,7 +275,7 @@ func (m *Manager) fromPush(r relayed) {
 			case <-m.stop:
 				return
 			}
-			time.Sleep(5 * time.Millisecond) // coalesce a burst of acks
+			time.Sleep(2 * time.Millisecond) // coalesce a burst of acks
 			if a := int(acked.Load()); a > sent {
 				sent = a
 				report(a)

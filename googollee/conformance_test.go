@@ -12,22 +12,22 @@ import (
 // TestConformance runs the behaviour suite that every binding passes,
 // with the real socket.io v2 wire protocol (internal/sio2) over websocket
 // and long-polling.
-func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.Binding{
-		Name:       "googollee",
-		EIO:        3,
-		Transports: []string{"websocket", "polling"},
-		NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
-			srv, err := googollee.NewServer(m, nil)
-			if err != nil {
-				return nil, err
-			}
-			return &suiteServer{Server: srv, served: make(chan struct{})}, nil
-		},
-		Dial: conformance.DialSIO2(3),
-		// go-socket.io v1.7.0 does not expose a connection's transport.
-		NoTransport: true,
-	})
+func TestConformance(t *testing.T) { conformance.Run(t, suite) }
+
+var suite = conformance.Binding{
+	Name:       "googollee",
+	EIO:        3,
+	Transports: []string{"websocket", "polling"},
+	NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
+		srv, err := googollee.NewServer(m, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &suiteServer{Server: srv, served: make(chan struct{})}, nil
+	},
+	Dial: conformance.DialSIO2(3),
+	// go-socket.io v1.7.0 does not expose a connection's transport.
+	NoTransport: true,
 }
 
 // suiteServer is the binding's Server as the suite drives it.

@@ -30,6 +30,10 @@ func BenchmarkIdleConn(b *testing.B) {
 	}
 }
 
+// BenchmarkPushFanout is Manager.Push to 1,000 sockets of 100 users on
+// two nodes sharing a redis-server (see conformance.PushFanout).
+func BenchmarkPushFanout(b *testing.B) { conformance.PushFanout(b, suite) }
+
 // TestIdleChild is the client process of BenchmarkIdleConn; it skips
 // otherwise.
 func TestIdleChild(t *testing.T) { conformance.IdleChild(t) }

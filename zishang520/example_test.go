@@ -100,3 +100,87 @@ func ExampleOnEvent() {
 		return time.Now().UTC().Format(time.RFC3339), nil
 	})
 }
+
+// Push reaches people, not sockets: a user's every socket, with the ack
+// the client sends. OnPresence hears a user come online once, and go
+// offline once Config.Grace passed with no socket anywhere.
+func Example_pushAndPresence() {
+	m, err := iosessions.New(nil, iosessions.Config{
+		User:  func(v map[any]any) string { u, _ := v["user"].(string); return u },
+		Grace: 100 * time.Millisecond,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := zishang520.NewServer(m, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	changes := make(chan iosessions.Presence, 8)
+	m.OnPresence(func(p iosessions.Presence) {
+		if p.Session == "" { // a user's change, not a session's
+			changes <- p
+		}
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", m.Middleware(srv))
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := m.Renew(r.Context(), w, r)
+		sess.Values["user"] = r.PostFormValue("user")
+		_ = sess.Save(r, w)
+	})
+	mux.HandleFunc("POST /notify", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		res, err := m.Push(ctx, m.ToUser(r.PostFormValue("user")), "note", r.PostFormValue("text"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	ts := httptest.NewServer(mux)
+	defer func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	}()
+
+	res, err := http.PostForm(ts.URL+"/login", url.Values{"user": {"alice"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A client that acks the server's events, as a socket.io-client
+	// handler that calls its callback does.
+	opts := sio2.Options{EIO: 4, AckEvents: true, Header: http.Header{"Cookie": {res.Cookies()[0].String()}}}
+	c, err := sio2.Dial(ctx, ts.URL, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", <-changes)
+
+	res, err = http.PostForm(ts.URL+"/notify", url.Values{"user": {"alice"}, "text": {"hi"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var pushed iosessions.PushResult
+	_ = json.NewDecoder(res.Body).Decode(&pushed)
+	res.Body.Close()
+	note, err := c.Expect(ctx, "note")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("note", string(note.Args[0]), "reached", pushed.Sockets, "acked", pushed.Acked)
+
+	c.Close()
+	fmt.Printf("%+v\n", <-changes)
+	// Output:
+	// {User:alice Session: Online:true}
+	// note "hi" reached 1 acked 1
+	// {User:alice Session: Online:false}
+}

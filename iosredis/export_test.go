@@ -1,0 +1,12 @@
+package iosredis
+
+// Scripts names the registry's scripts by their SHA1, for tests that count
+// Redis commands.
+var Scripts = map[string]string{
+	joinScript.Hash():    "join",
+	leaveScript.Hash():   "leave",
+	beatScript.Hash():    "beat",
+	partScript.Hash():    "part",
+	socketsScript.Hash(): "sockets",
+	liveScript.Hash():    "live",
+}

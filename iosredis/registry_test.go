@@ -1,0 +1,174 @@
+package iosredis_test
+
+import (
+	"context"
+	"fmt"
+
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/iosredis"
+)
+
+// commandLog is a go-redis hook that records the commands a client sends,
+// EVALSHA by the name of its script.
+type commandLog struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			l.add(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (l *commandLog) add(c redis.Cmder) {
+	name := c.Name()
+	if name == "evalsha" || name == "eval" {
+		if sha, ok := c.Args()[1].(string); ok && iosredis.Scripts[sha] != "" {
+			name = "script:" + iosredis.Scripts[sha]
+		}
+	}
+	l.mu.Lock()
+	l.cmds = append(l.cmds, name)
+	l.mu.Unlock()
+}
+
+// take returns the commands since the last take, without the beats.
+func (l *commandLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range l.cmds {
+		if c != "script:beat" {
+			out = append(out, c)
+		}
+	}
+	l.cmds = nil
+	return out
+}
+
+func count(cmds []string, name string) int {
+	n := 0
+	for _, c := range cmds {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPresenceCost counts what presence costs in Redis: one script at
+// connect (join) and one at disconnect (leave), run off the connect's
+// path, and nothing on an ordinary event in either mode.
+func TestPresenceCost(t *testing.T) {
+	for _, mode := range []iosessions.Mode{iosessions.PerConnection, iosessions.PerMessage} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s, c, _ := newStore(t, nil)
+			var log commandLog
+			c.AddHook(&log)
+			m, err := iosessions.New(s, iosessions.Config{Mode: mode, User: func(v map[any]any) string {
+				u, _ := v["user"].(string)
+				return u
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+			cookie := login(t, s, map[any]any{"user": "ann", "n": 0}, 0)
+			ctx := context.Background()
+			log.take()
+
+			sock := m.Accept(newBenchConn(cookie))
+			sock.Open()
+			if err := sock.Err(); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "ann online", func() bool { on, _ := m.Online(ctx, "ann"); return on })
+			connect := log.take()
+			if n := count(connect, "script:join"); n != 1 {
+				t.Errorf("connect: %d joins, want 1 (%v)", n, connect)
+			}
+			t.Logf("connect: %d commands: %s (Online: 1 script:live)", len(connect), strings.Join(connect, " "))
+
+			for i := 0; i < 100; i++ {
+				if err := sock.Do(ctx, func(sess *iosessions.Session) error {
+					sess.Values["n"] = sess.Values["n"].(int) + 1
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			events := log.take()
+			for _, cmd := range events {
+				if strings.HasPrefix(cmd, "script:") && cmd != "script:beat" {
+					t.Errorf("an event ran the registry's %s", cmd)
+					break
+				}
+			}
+			t.Logf("100 events: %d commands (%d per event), none of the registry's", len(events), len(events)/100)
+
+			sock.Closed("bye")
+			waitUntil(t, "ann's socket gone", func() bool {
+				socks, err := m.SocketsOf(ctx, m.ToUser("ann"))
+				return err == nil && len(socks) == 0 && count(log.cmds, "script:leave") == 1
+			})
+			disconnect := log.take()
+			if n := count(disconnect, "script:leave"); n != 1 {
+				t.Errorf("disconnect: %d leaves, want 1 (%v)", n, disconnect)
+			}
+			t.Logf("disconnect: %s", strings.Join(disconnect, " "))
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkRegistryJoinLeave is one socket joining and leaving the
+// registry (a user and a session): the Redis work presence adds to a
+// connect and a disconnect, on a private redis-server over loopback.
+func BenchmarkRegistryJoinLeave(b *testing.B) {
+	s, _, _ := newStore(b, nil, "--appendonly", "no")
+	ctx := context.Background()
+	si := iosessions.SocketInfo{Node: "bench", Transport: "websocket", ConnectedAt: time.Now(), User: "ann", Session: "iosessions:room"}
+	subjects := []string{"u:ann", "s:iosessions:room"}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		si.ID = fmt.Sprint(i)
+		if _, _, err := s.Join(ctx, si, subjects, 15*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Leave(ctx, si, subjects, 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
