@@ -16,9 +16,9 @@ import (
 // that moves to another node changes nothing. The Directory holds that
 // state: the Manager's own for one node, the store's (iosredis) for many.
 // Each node joins its sockets to the directory when they connect and
-// leaves them when they disconnect; it beats every Config.NodeTTL/15 or so
+// leaves them when they disconnect; it beats every second (see beatEvery)
 // and settles the directory, which is how a grace ends, and how a node
-// that died (no beat for NodeTTL) is taken out with its sockets.
+// that died (no beat for about NodeTTL) is taken out with its sockets.
 
 // Presence is one change of a user's or a session's presence.
 type Presence struct {
@@ -62,21 +62,29 @@ func (m *Manager) startPresence() {
 	m.goTracked(m.beats)
 }
 
+// beatEvery is how often a node beats: every second, or a quarter of the
+// grace if that is shorter (10 ms at least), so graces end on time.
+func (m *Manager) beatEvery() time.Duration {
+	return min(max(m.cfg.Grace/4, 10*time.Millisecond), time.Second)
+}
+
+// beatTTL is how long one beat keeps this node alive: NodeTTL less two
+// beats, so that a node that dies just after a beat is taken out (by
+// another node's beat) and its graces end (at a later beat) within
+// NodeTTL plus the grace of its death.
+func (m *Manager) beatTTL() time.Duration {
+	e := m.beatEvery()
+	return max(m.cfg.NodeTTL-2*e, e)
+}
+
 // beats keeps this node alive in the directory and settles it.
 func (m *Manager) beats() {
-	every := m.cfg.Grace / 4
-	if every > time.Second || every <= 0 {
-		every = time.Second
-	}
-	if every < 10*time.Millisecond {
-		every = 10 * time.Millisecond
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(m.beatEvery())
 	defer t.Stop()
 	failing := false
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-		fresh, absent, err := m.pres.dir.Beat(ctx, m.node, m.cfg.NodeTTL, m.cfg.Grace)
+		fresh, absent, err := m.pres.dir.Beat(ctx, m.node, m.beatTTL(), m.cfg.Grace)
 		cancel()
 		if err == nil && fresh && !m.pres.started.Swap(true) {
 			fresh = false // the first beat: nothing to join again
@@ -190,7 +198,7 @@ func (m *Manager) dirSync(s *Socket) {
 			return
 		}
 		s.dirTried = true
-		fresh, present, err := m.pres.dir.Join(ctx, s.info(), subjects, m.cfg.NodeTTL)
+		fresh, present, err := m.pres.dir.Join(ctx, s.info(), subjects, m.beatTTL())
 		if err != nil {
 			m.dirLater(s)
 			return
@@ -247,7 +255,7 @@ func (m *Manager) transportChanged(s *Socket) {
 	defer cancel()
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room), m.cfg.NodeTTL); err != nil {
+	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room), m.beatTTL()); err != nil {
 		m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 	}
 }

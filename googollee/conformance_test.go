@@ -26,8 +26,6 @@ var suite = conformance.Binding{
 		return &suiteServer{Server: srv, served: make(chan struct{})}, nil
 	},
 	Dial: conformance.DialSIO2(3),
-	// go-socket.io v1.7.0 does not expose a connection's transport.
-	NoTransport: true,
 }
 
 // suiteServer is the binding's Server as the suite drives it.

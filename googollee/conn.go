@@ -61,6 +61,18 @@ func (c *Conn) EmitAck(event string, args []any, _ time.Duration, ack func([]jso
 	return nil
 }
 
+// Transport returns "websocket" or "polling": the transport of the
+// handshake, which the connection keeps unless Options.AllowUpgrade lets
+// a polling client upgrade (then "" for a connection that began polling:
+// go-socket.io v1.7.0 does not say whether it upgraded).
+func (c *Conn) Transport() string {
+	t := c.req.URL.Query().Get("transport")
+	if t == "polling" && c.srv.upgrades {
+		return ""
+	}
+	return t
+}
+
 // Close disconnects the client.
 func (c *Conn) Close() error { return c.c.Close() }
 

@@ -227,7 +227,7 @@ if (args['kill-pid']) {
     const killed = now();
     await waitUntil('the observer hears the user offline', () => presenceOf(obs, user).length === 2, NODE_DEATH + GRACE + 3000);
     figures.offlineAfterKillMs = Math.round(now() - killed);
-    assert.ok(now() - killed <= NODE_DEATH + GRACE + 1500, `offline ${figures.offlineAfterKillMs} ms after SIGKILL`);
+    assert.ok(now() - killed <= NODE_DEATH + GRACE + 300, `offline ${figures.offlineAfterKillMs} ms after SIGKILL`);
     assert.deepEqual(presenceOf(obs, user), [true, false]);
     assert.ok(!(await online(B)).includes(user), 'GET /presence on B still lists the user');
   });
