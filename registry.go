@@ -101,23 +101,22 @@ func (r *registry) socket(id string) *Socket {
 }
 
 func (r *registry) session(ref string) []*Socket {
-	sh := r.shard(ref)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	out := make([]*Socket, 0, len(sh.bySess[ref]))
-	for s := range sh.bySess[ref] {
-		out = append(out, s)
-	}
-	return out
+	return r.members(ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
 }
 
 // room returns the sockets in a session's or a user's room.
 func (r *registry) room(name string) []*Socket {
-	sh := r.shard(name)
+	return r.members(name, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
+}
+
+// members returns a copy of the set k of index of.
+func (r *registry) members(k string, of func(*regShard) map[string]map[*Socket]struct{}) []*Socket {
+	sh := r.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	out := make([]*Socket, 0, len(sh.byRoom[name]))
-	for s := range sh.byRoom[name] {
+	set := of(sh)[k]
+	out := make([]*Socket, 0, len(set))
+	for s := range set {
 		out = append(out, s)
 	}
 	return out

@@ -69,6 +69,21 @@ func (e *env) session(t *testing.T, cookie *http.Cookie) *sessions.Session {
 	return sess
 }
 
+// twoAlicesAndBob logs alice in twice and bob once, and connects two
+// sockets of alice's first session, one of her second and one of bob's
+// over tr, welcomed.
+func (e *env) twoAlicesAndBob(t *testing.T, tr string) (cs []*conn, a1, a2, bob *http.Cookie) {
+	t.Helper()
+	a1, a2, bob = e.loginAs(t, "alice"), e.loginAs(t, "alice"), e.loginAs(t, "bob")
+	for _, c := range []*http.Cookie{a1, a1, a2, bob} {
+		cs = append(cs, e.dial(t, tr, withCookie(c), ""))
+	}
+	for _, c := range cs {
+		c.expect(t, "welcome")
+	}
+	return cs, a1, a2, bob
+}
+
 // registry: the sockets of a user and of a session, the sessions of a
 // user and the users online, each socket described (id, node, transport,
 // connect time); anonymous sockets count nowhere.
@@ -77,14 +92,7 @@ func registry(t *testing.T, b Binding) {
 		e := newEnv(t, b, envOptions{Mode: mode})
 		ctx := ctxT(t)
 		start := time.Now()
-		a1, a2, bob := e.loginAs(t, "alice"), e.loginAs(t, "alice"), e.loginAs(t, "bob")
-		var cs []*conn
-		for _, c := range []*http.Cookie{a1, a1, a2, bob} {
-			cs = append(cs, e.dial(t, tr, withCookie(c), ""))
-		}
-		for _, c := range cs {
-			c.expect(t, "welcome")
-		}
+		_, a1, a2, bob := e.twoAlicesAndBob(t, tr)
 		anon := e.dial(t, tr, nil, "")
 		anon.expect(t, "sinvalid")
 
@@ -140,14 +148,7 @@ func registry(t *testing.T, b Binding) {
 func push(t *testing.T, b Binding) {
 	eachModeTransport(t, b, func(t *testing.T, mode iosessions.Mode, tr string) {
 		e := newEnv(t, b, envOptions{Mode: mode, Config: func(c *iosessions.Config) { c.MaxPush = 64 << 10 }})
-		a1, a2, bob := e.loginAs(t, "alice"), e.loginAs(t, "alice"), e.loginAs(t, "bob")
-		var cs []*conn
-		for _, c := range []*http.Cookie{a1, a1, a2, bob} {
-			cs = append(cs, e.dial(t, tr, withCookie(c), ""))
-		}
-		for _, c := range cs {
-			c.expect(t, "welcome")
-		}
+		cs, a1, _, bob := e.twoAlicesAndBob(t, tr)
 		ctx := ctxT(t)
 		check := func(what string, to iosessions.Target, want iosessions.PushResult, got ...*conn) {
 			t.Helper()

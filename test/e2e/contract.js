@@ -20,6 +20,7 @@
 const assert = require('node:assert/strict');
 const vm = require('node:vm');
 const { parseArgs } = require('node:util');
+const { withTimeout, uniqueUser } = require('./lib');
 
 const USAGE = 'usage: node contract.js --url http://127.0.0.1:PORT --engine googollee|v4 --transport websocket|polling|upgrade --mode perconn|permessage [--keep-going] [--only NAME]';
 const { values: args } = parseArgs({
@@ -63,25 +64,6 @@ function usage(msg) {
 // ---------------------------------------------------------------- helpers
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// withTimeout rejects with a message naming the step when p takes too long;
-// what may be a function, called then (to show what was seen by that time).
-function withTimeout(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${typeof what === 'function' ? what() : what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-let userSeq = 0;
-// uniqueUser returns a fresh valid user name, so cases never share a session.
-function uniqueUser(prefix = 'u') {
-  userSeq++;
-  return `${prefix}${userSeq}_${process.pid}.${Date.now().toString(36)}`;
-}
 
 // Jar is a minimal cookie jar for one origin: name → value.
 class Jar {

@@ -19,6 +19,8 @@ function setEngine(engine) {
 
 const now = () => performance.now();
 
+// withTimeout rejects with a message naming the step when p takes too long;
+// what may be a function, called then (to show what was seen by that time).
 function withTimeout(p, ms, what) {
   let timer;
   return Promise.race([
@@ -30,7 +32,8 @@ function withTimeout(p, ms, what) {
 }
 
 let userSeq = 0;
-function uniqueUser(prefix) {
+// uniqueUser returns a fresh valid user name, so cases never share a session.
+function uniqueUser(prefix = 'u') {
   userSeq++;
   return `${prefix}${userSeq}_${process.pid}.${Date.now().toString(36)}`;
 }
