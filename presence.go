@@ -45,8 +45,7 @@ type presence struct {
 	dir    Directory
 	events chan Presence
 
-	started atomic.Bool              // a call made this node known to the directory
-	nodes   atomic.Pointer[[]string] // the live nodes as the last beat saw them
+	started atomic.Bool // a call made this node known to the directory
 
 	mu      sync.Mutex
 	pending map[*Socket]struct{} // sockets the directory does not know as they are
@@ -95,11 +94,6 @@ func (m *Manager) beats() {
 			m.ReportError(fmt.Errorf("%w: presence: %w", ErrStoreUnavailable, err))
 		case err == nil:
 			failing = false
-			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-			if nodes, err := m.pres.dir.Nodes(ctx); err == nil {
-				m.pres.nodes.Store(&nodes)
-			}
-			cancel()
 			for _, sub := range absent {
 				m.tellPresence(sub, false)
 			}

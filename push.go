@@ -104,7 +104,7 @@ func (m *Manager) Push(ctx context.Context, to Target, event string, data any) (
 	if m.relay != nil && !(to.id != "" && to.node == m.node) {
 		m.pushes.Store(p.id, p)
 		defer m.pushes.Delete(p.id)
-		nodes, err = m.liveNodes(ctx)
+		nodes, err = m.pres.dir.Nodes(ctx)
 		if err != nil {
 			return PushResult{}, m.storeErr(ctx, fmt.Errorf("push: nodes: %w", err))
 		}
@@ -144,15 +144,6 @@ func (m *Manager) Push(ctx context.Context, to Target, event string, data any) (
 			return res, nil
 		}
 	}
-}
-
-// liveNodes returns the nodes whose reports a push waits for: as the last
-// beat saw them (at most a second old), or asked now before the first.
-func (m *Manager) liveNodes(ctx context.Context) ([]string, error) {
-	if p := m.pres.nodes.Load(); p != nil {
-		return *p, nil
-	}
-	return m.pres.dir.Nodes(ctx)
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -161,7 +161,9 @@ func (s *Socket) Open() {
 		}
 	}
 	close(s.loaded) // Err may be called from the sconnection handler
-	m.goTracked(func() { m.dirSync(s) })
+	// In the registry before sconnection: a push or a lookup from the
+	// handler, on any node, finds the socket.
+	m.dirSync(s)
 	if m.cfg.Mode == PerMessage {
 		held, unlock, err := m.lockSession(s.ctx, s.ref)
 		if err != nil { // the sconnection handler cannot save: do not run it

@@ -10,9 +10,10 @@ import (
 	"github.com/iosessions/iosessions/internal/redistest"
 )
 
-// presenceGrace is the examples' -grace in these tests, short so the
-// cases that wait it out are quick.
-const presenceGrace = time.Second
+// presenceGrace is the examples' -grace in these tests: short, so the
+// cases that wait it out are quick, and long enough for a reconnect under
+// a loaded scheduler (a race build beside CPU hogs) to land within it.
+const presenceGrace = 2 * time.Second
 
 // TestPresence runs test/e2e/presence.js against one example per engine
 // (-store memory): presence with its grace, POST /push with acks, bad

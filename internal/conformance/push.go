@@ -207,51 +207,59 @@ func push(t *testing.T, b Binding) {
 // a reconnect within the grace, and goes offline once the grace passed
 // with no socket; the handler hears each change once, in order, and
 // Online and Users agree with it.
+//
+// Presence does not depend on the mode: it runs per transport. The grace
+// is long enough for a reconnect under a loaded scheduler (-race, CPU
+// hogs) to land within it.
 func presence(t *testing.T, b Binding) {
-	eachModeTransport(t, b, func(t *testing.T, mode iosessions.Mode, tr string) {
-		const grace = 400 * time.Millisecond
-		var log presenceLog
-		e := newEnv(t, b, envOptions{Mode: mode,
-			Config: func(c *iosessions.Config) { c.Grace = grace },
-			Setup:  func(e *env) { e.m.OnPresence(log.add) },
-		})
-		ctx := ctxT(t)
-		alice := e.loginAs(t, "alice")
-		c1 := e.dial(t, tr, withCookie(alice), "")
-		c1.expect(t, "welcome")
-		waitFor(t, "alice online", func() bool { return len(log.users()) == 1 })
-		c2 := e.dial(t, tr, withCookie(alice), "")
-		c2.expect(t, "welcome")
-		_ = c1.Close()
-		_ = c2.Close()
-		waitFor(t, "the sockets gone", func() bool {
-			s, _ := e.m.SocketsOf(ctx, e.m.ToUser("alice"))
-			return len(s) == 0
-		})
-		left := time.Now()
-		if on, _ := e.m.Online(ctx, "alice"); !on {
-			t.Error("alice is offline within the grace")
-		}
-		// A reload: a new socket within the grace changes nothing.
-		c3 := e.dial(t, tr, withCookie(alice), "")
-		c3.expect(t, "welcome")
-		_ = c3.Close()
-		waitFor(t, "alice offline", func() bool { return len(log.users()) == 2 })
-		if since := time.Since(left); since < grace {
-			t.Errorf("offline %v after the last socket left, grace %v", since, grace)
-		}
-		if got := strings.Join(log.users(), " "); got != "+alice -alice" {
-			t.Errorf("presence changes: %s, want +alice -alice", got)
-		}
-		if on, _ := e.m.Online(ctx, "alice"); on {
-			t.Error("alice is online after the grace")
-		}
-		if users, _ := e.m.Users(ctx); len(users) != 0 {
-			t.Errorf("Users = %v after everyone left", users)
-		}
-		waitFor(t, "the session offline", func() bool { _, off := log.sessions(); return off == 1 })
-		if on, off := log.sessions(); on != 1 || off != 1 {
-			t.Errorf("session changes: %d online, %d offline; want 1, 1", on, off)
-		}
+	for _, tr := range b.Transports {
+		t.Run(tr, func(t *testing.T) { presenceOn(t, b, tr, iosessions.PerConnection) })
+	}
+}
+
+func presenceOn(t *testing.T, b Binding, tr string, mode iosessions.Mode) {
+	const grace = time.Second
+	var log presenceLog
+	e := newEnv(t, b, envOptions{Mode: mode,
+		Config: func(c *iosessions.Config) { c.Grace = grace },
+		Setup:  func(e *env) { e.m.OnPresence(log.add) },
 	})
+	ctx := ctxT(t)
+	alice := e.loginAs(t, "alice")
+	c1 := e.dial(t, tr, withCookie(alice), "")
+	c1.expect(t, "welcome")
+	waitFor(t, "alice online", func() bool { return len(log.users()) == 1 })
+	c2 := e.dial(t, tr, withCookie(alice), "")
+	c2.expect(t, "welcome")
+	_ = c1.Close()
+	_ = c2.Close()
+	waitFor(t, "the sockets gone", func() bool {
+		s, _ := e.m.SocketsOf(ctx, e.m.ToUser("alice"))
+		return len(s) == 0
+	})
+	left := time.Now()
+	if on, _ := e.m.Online(ctx, "alice"); !on {
+		t.Error("alice is offline within the grace")
+	}
+	// A reload: a new socket within the grace changes nothing.
+	c3 := e.dial(t, tr, withCookie(alice), "")
+	c3.expect(t, "welcome")
+	_ = c3.Close()
+	waitFor(t, "alice offline", func() bool { return len(log.users()) == 2 })
+	if since := time.Since(left); since < grace {
+		t.Errorf("offline %v after the last socket left, grace %v", since, grace)
+	}
+	if got := strings.Join(log.users(), " "); got != "+alice -alice" {
+		t.Errorf("presence changes: %s, want +alice -alice", got)
+	}
+	if on, _ := e.m.Online(ctx, "alice"); on {
+		t.Error("alice is online after the grace")
+	}
+	if users, _ := e.m.Users(ctx); len(users) != 0 {
+		t.Errorf("Users = %v after everyone left", users)
+	}
+	waitFor(t, "the session offline", func() bool { _, off := log.sessions(); return off == 1 })
+	if on, off := log.sessions(); on != 1 || off != 1 {
+		t.Errorf("session changes: %d online, %d offline; want 1, 1", on, off)
+	}
 }
