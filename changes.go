@@ -1,10 +1,7 @@
 package iosessions
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
-	"reflect"
 
 	"github.com/gorilla/sessions"
 )
@@ -16,7 +13,7 @@ import (
 type Session struct {
 	*sessions.Session
 
-	base []byte // the values as last loaded or saved, gob-encoded
+	base map[any]any // a copy of the values as last loaded or saved
 	save func(ctx context.Context) error
 }
 
@@ -30,11 +27,11 @@ func (s *Session) Save(ctx context.Context) error { return s.save(ctx) }
 
 // track starts tracking changes of sess from its current values.
 func track(sess *sessions.Session) (*Session, error) {
-	b, err := encodeValues(sess.Values)
+	base, err := cloneValues(sess.Values)
 	if err != nil {
 		return nil, err
 	}
-	return &Session{Session: sess, base: b}, nil
+	return &Session{Session: sess, base: base}, nil
 }
 
 // changes is what a socket did to a session's values.
@@ -57,20 +54,16 @@ func (c changes) apply(values map[any]any) {
 
 // diff returns what changed since the base was taken.
 func (s *Session) diff() (changes, error) {
-	base := make(map[any]any)
-	if err := gob.NewDecoder(bytes.NewReader(s.base)).Decode(&base); err != nil {
-		return changes{}, err
-	}
 	var c changes
 	for k, v := range s.Values {
-		if old, ok := base[k]; !ok || !reflect.DeepEqual(old, v) && !storedAs(k, v, old) {
+		if old, ok := s.base[k]; !ok || !sameValue(old, v) {
 			if c.set == nil {
 				c.set = make(map[any]any)
 			}
 			c.set[k] = v
 		}
 	}
-	for k := range base {
+	for k := range s.base {
 		if _, ok := s.Values[k]; !ok {
 			c.del = append(c.del, k)
 		}
@@ -78,25 +71,12 @@ func (s *Session) diff() (changes, error) {
 	return c, nil
 }
 
-// storedAs reports whether v reads back from the store as old: what a gob
-// round trip drops (time.Time's monotonic reading) is no change.
-func storedAs(k, v, old any) bool {
-	switch v.(type) {
-	case bool, string, int, int8, int16, int32, int64,
-		uint, uint8, uint16, uint32, uint64, float32, float64:
-		return false // gob keeps these exactly, and v is not old
-	}
-	b, err := encodeValues(map[any]any{k: v})
-	m := make(map[any]any)
-	return err == nil && gob.NewDecoder(bytes.NewReader(b)).Decode(&m) == nil && reflect.DeepEqual(old, m[k])
-}
-
 // rebase makes the current values the base of later diffs.
 func (s *Session) rebase() error {
-	b, err := encodeValues(s.Values)
+	base, err := cloneValues(s.Values)
 	if err != nil {
 		return err
 	}
-	s.base = b
+	s.base = base
 	return nil
 }

@@ -1,11 +1,9 @@
 package iosessions
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/gob"
 	"fmt"
 	"hash/maphash"
 	"net/http"
@@ -85,8 +83,10 @@ const DefaultMaxAge = 24 * time.Hour
 // MemoryStore is a server-side sessions.Store that keeps sessions in this
 // process: the embedded default of a Manager. The cookie holds only the
 // session id, signed (and encrypted, with a block key) by securecookie.
-// Values are stored gob-encoded, so every load returns a private copy, and
-// must be gob-encodable, as with every other store.
+// Values are stored as deep copies, so every load returns a private copy:
+// natively for the types people keep in sessions (numbers, strings,
+// []byte, time.Time, and maps and slices of those), through gob for any
+// other type, which must then be gob-encodable, as with every other store.
 //
 // It is safe for concurrent use. A session lives MaxAge seconds from its
 // last save over HTTP (DefaultMaxAge when MaxAge is 0); an expired session
@@ -115,11 +115,13 @@ type MemoryStore struct {
 
 type memShard struct {
 	mu sync.Mutex
-	m  map[string]memEntry
+	m  map[string]*memEntry
 }
 
+// memEntry is a stored session. Entries are replaced whole, never edited:
+// values is shared by readers, which copy it.
 type memEntry struct {
-	data    []byte
+	values  map[any]any
 	expires time.Time
 }
 
@@ -146,7 +148,7 @@ func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
 		c.(*securecookie.SecureCookie).MaxAge(0)
 	}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]memEntry)
+		s.shards[i].m = make(map[string]*memEntry)
 	}
 	go s.janitor(time.Minute)
 	return s
@@ -190,14 +192,16 @@ func (s *MemoryStore) Load(_ context.Context, name, key string) (*sessions.Sessi
 	if err := securecookie.DecodeMulti(name, key, &id, s.codecs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
-	data, ok := s.get(id)
+	e, ok := s.get(id)
 	if !ok {
 		return nil, ErrNotFound
 	}
 	sess := s.newSession(name)
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&sess.Values); err != nil {
-		return nil, fmt.Errorf("iosessions: memory store: decode: %w", err)
+	values, err := cloneValues(e.values)
+	if err != nil {
+		return nil, fmt.Errorf("iosessions: memory store: copy: %w", err)
 	}
+	sess.Values = values
 	sess.ID = id
 	sess.IsNew = false
 	return sess, nil
@@ -220,7 +224,7 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 	if sess.ID == "" {
 		sess.ID = newID()
 	}
-	data, err := encodeValues(sess.Values)
+	values, err := cloneValues(sess.Values)
 	if err != nil {
 		return err
 	}
@@ -228,7 +232,7 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 	if life == 0 {
 		life = DefaultMaxAge
 	}
-	s.put(sess.ID, memEntry{data: data, expires: s.now().Add(life)})
+	s.put(sess.ID, &memEntry{values: values, expires: s.now().Add(life)})
 	key, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
 	if err != nil {
 		return err
@@ -247,12 +251,13 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 		if !ok || !s.now().Before(e.expires) {
 			return ErrNotFound
 		}
-		values := make(map[any]any)
-		if err := gob.NewDecoder(bytes.NewReader(e.data)).Decode(&values); err != nil {
-			return fmt.Errorf("iosessions: memory store: decode: %w", err)
+		// fn sets keys to the caller's values: the stored map is a copy.
+		values := make(map[any]any, len(e.values)+1)
+		for k, v := range e.values {
+			values[k] = v
 		}
 		fn(values)
-		data, err := encodeValues(values)
+		values, err := cloneValues(values)
 		if err != nil {
 			return err
 		}
@@ -262,11 +267,11 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 			sh.mu.Unlock()
 			return ErrNotFound
 		}
-		if &cur.data[0] != &e.data[0] { // entries are replaced whole, never edited
+		if cur != e { // entries are replaced whole, never edited
 			sh.mu.Unlock()
 			continue // changed meanwhile: apply again on the new value
 		}
-		sh.m[id] = memEntry{data: data, expires: cur.expires}
+		sh.m[id] = &memEntry{values: values, expires: cur.expires}
 		sh.mu.Unlock()
 		return nil
 	}
@@ -298,7 +303,7 @@ func (s *MemoryStore) shard(id string) *memShard {
 	return &s.shards[maphash.String(s.seed, id)%memShards]
 }
 
-func (s *MemoryStore) get(id string) ([]byte, bool) {
+func (s *MemoryStore) get(id string) (*memEntry, bool) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	e, ok := sh.m[id]
@@ -313,10 +318,10 @@ func (s *MemoryStore) get(id string) ([]byte, bool) {
 	if !ok || expired {
 		return nil, false
 	}
-	return e.data, true
+	return e, true
 }
 
-func (s *MemoryStore) put(id string, e memEntry) {
+func (s *MemoryStore) put(id string, e *memEntry) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	sh.m[id] = e
@@ -385,12 +390,4 @@ func newID() string {
 	var b [20]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return idEncoding.EncodeToString(b[:])
-}
-
-func encodeValues(v map[any]any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-		return nil, fmt.Errorf("iosessions: encode session values: %w", err)
-	}
-	return buf.Bytes(), nil
 }

@@ -556,8 +556,8 @@ func TestMemoryStoreKeyRotation(t *testing.T) {
 
 	rotated := newMem(t, newHash, newBlock, oldHash, oldBlock)
 	// Carry the data over (same process, new store): the id is what matters.
-	data, _ := old.get(id)
-	rotated.put(id, memEntry{data: data, expires: time.Now().Add(time.Hour)})
+	e, _ := old.get(id)
+	rotated.put(id, &memEntry{values: e.values, expires: time.Now().Add(time.Hour)})
 	sess, err := rotated.Load(context.Background(), "session", key)
 	if err != nil || sess.ID != id || sess.Values["n"] != 1 {
 		t.Fatalf("rotated store: Load = %+v, %v", sess, err)
@@ -632,7 +632,7 @@ func TestMemoryStoreJanitor(t *testing.T) {
 		done:    make(chan struct{}),
 	}
 	for i := range mem.shards {
-		mem.shards[i].m = make(map[string]memEntry)
+		mem.shards[i].m = make(map[string]*memEntry)
 	}
 	clock := withClock(mem)
 	ended := make(chan string, 1)
