@@ -1,4 +1,4 @@
-.PHONY: run test bench-idle
+.PHONY: run test bench bench-idle
 
 # run starts the example server on http://127.0.0.1:8080 (installs the page's
 # npm packages first when missing).
@@ -14,3 +14,9 @@ test:
 # and 10,000 connections (the clients run in a child process).
 bench-idle:
 	go test -p 1 -run '^$$' -bench BenchmarkIdleConn -benchtime=1x ./googollee/ ./zishang520/
+
+# bench drives the example (each engine, both modes, memory and Redis) and
+# a bare server of each engine with the same load from outside, and prints
+# one table with the ratios to the bare engine (see bench/main.go).
+bench:
+	./scripts/deps.sh && go run ./bench

@@ -1,0 +1,673 @@
+// Command bench is the load generator of iosessions: it starts the example
+// (each engine, both modes, on memory and on a private redis-server) and a
+// bare server of each engine (bench/bare: no library, the same events),
+// drives each from outside over websocket with the socket.io wire protocol
+// (internal/sio2: EIO=3 for googollee, EIO=4 for v4), and prints one table
+// with the figures of every target and their ratios to the bare engine
+// measured in the same run.
+//
+//	go run ./bench [-runs 2] [-quick] [-only SUBSTRING]
+//
+// Scenarios, per target: connect storm (login, handshake, welcome, close;
+// 300, 50 at a time), echo (50 clients, 1,000 each, one at a time), incr
+// (the same, per-message or per-connection as the target's mode), two-tab
+// incr (20 users with two sockets each, 200 incr per socket, 8 in flight;
+// lost updates are the acks the session does not count), idle (1,000
+// logged-in connections: the server's resident memory per connection).
+// Server CPU is read from /proc, Redis commands from INFO commandstats.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iosessions/iosessions/internal/sio2"
+)
+
+type config struct {
+	connects, connectConc int
+	clients, perClient    int
+	tabUsers, tabIncr     int
+	window                int
+	idle                  int
+}
+
+func main() {
+	runs := flag.Int("runs", 2, "runs of every target, interleaved; the table shows medians")
+	quick := flag.Bool("quick", false, "small numbers, to try the harness")
+	only := flag.String("only", "", "run only the targets whose name contains this")
+	flag.Parse()
+	cfg := config{connects: 300, connectConc: 50, clients: 50, perClient: 1000, tabUsers: 20, tabIncr: 200, window: 8, idle: 1000}
+	if *quick {
+		cfg = config{connects: 40, connectConc: 10, clients: 5, perClient: 100, tabUsers: 3, tabIncr: 40, window: 8, idle: 50}
+	}
+	if err := run(cfg, *runs, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one server under load.
+type target struct {
+	name   string
+	engine string // v4 or googollee
+	bare   bool
+	mode   string // perconn, permessage ("" for bare)
+	store  string // memory, redis ("" for bare)
+}
+
+func (t target) eio() int {
+	if t.engine == "v4" {
+		return 4
+	}
+	return 3
+}
+
+func targets() []target {
+	var out []target
+	for _, engine := range []string{"v4", "googollee"} {
+		out = append(out, target{name: "bare " + engine, engine: engine, bare: true})
+		for _, store := range []string{"memory", "redis"} {
+			for _, mode := range []string{"perconn", "permessage"} {
+				out = append(out, target{name: fmt.Sprintf("%s %s %s", engine, mode, store), engine: engine, mode: mode, store: store})
+			}
+		}
+	}
+	return out
+}
+
+// result is what one run of a target measured.
+type result struct {
+	connectsPerSec float64
+	echo, incr     rate
+	cpuEcho        float64 // server CPU µs per echo
+	cpuIncr        float64
+	kibPerConn     float64
+	lost           int
+	redisPerIncr   float64 // Redis commands per incr (-1: no Redis)
+}
+
+type rate struct {
+	perSec   float64
+	p50, p99 time.Duration
+}
+
+func run(cfg config, runs int, only string) error {
+	dir, err := os.MkdirTemp("", "iosessions-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bins := map[string]string{"example": filepath.Join(dir, "example"), "bare": filepath.Join(dir, "bare")}
+	for name, bin := range bins {
+		fmt.Printf("bench: building %s\n", name)
+		if out, err := exec.Command("go", "build", "-o", bin, "./"+map[string]string{"example": "example", "bare": "bench/bare"}[name]).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", name, err, out)
+		}
+	}
+	rs, err := startRedis(dir)
+	if err != nil {
+		return err
+	}
+	defer rs.stop()
+
+	var ts []target
+	for _, t := range targets() {
+		if strings.Contains(t.name, only) {
+			ts = append(ts, t)
+		}
+	}
+	results := make(map[string][]result)
+	for r := 1; r <= runs; r++ {
+		for _, t := range ts {
+			fmt.Printf("bench: run %d/%d: %s\n", r, runs, t.name)
+			res, err := runTarget(cfg, t, bins, rs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			results[t.name] = append(results[t.name], res)
+		}
+	}
+	printTable(ts, results)
+	return nil
+}
+
+func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (result, error) {
+	var args []string
+	bin := bins["example"]
+	if t.bare {
+		bin = bins["bare"]
+		args = []string{"-engine", t.engine}
+	} else {
+		args = []string{"-engine", t.engine, "-mode", t.mode, "-store", t.store}
+		if t.store == "redis" {
+			args = append(args, "-redis", rs.url)
+		}
+	}
+	srv, err := startServer(bin, args...)
+	if err != nil {
+		return result{}, err
+	}
+	defer srv.stop()
+	res := result{redisPerIncr: -1}
+	eio := t.eio()
+
+	// Connect storm.
+	start := time.Now()
+	if err := parallel(cfg.connects, cfg.connectConc, func(i int) error {
+		c, err := login(srv.url, eio, fmt.Sprintf("c%d_%d", i, time.Now().UnixNano()))
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}); err != nil {
+		return res, fmt.Errorf("connect storm: %w", err)
+	}
+	res.connectsPerSec = float64(cfg.connects) / time.Since(start).Seconds()
+	fmt.Printf("bench:   connects %.0f/s\n", res.connectsPerSec)
+
+	// Echo and incr: clients one event at a time.
+	clients := make([]*sio2.Client, cfg.clients)
+	if err := parallel(cfg.clients, cfg.connectConc, func(i int) error {
+		c, err := login(srv.url, eio, fmt.Sprintf("e%d_%d", i, time.Now().UnixNano()))
+		clients[i] = c
+		return err
+	}); err != nil {
+		return res, fmt.Errorf("echo clients: %w", err)
+	}
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	events := []string{"echo"}
+	if !t.bare {
+		events = append(events, "incr")
+	}
+	for _, ev := range events {
+		var cmd0 int64
+		if t.store == "redis" {
+			cmd0 = rs.commands()
+		}
+		cpu0 := srv.cpu()
+		r, err := callLoop(clients, cfg.perClient, ev)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", ev, err)
+		}
+		cpuPer := (srv.cpu() - cpu0).Seconds() * 1e6 / float64(cfg.clients*cfg.perClient)
+		if ev == "echo" {
+			res.echo, res.cpuEcho = r, cpuPer
+		} else {
+			res.incr, res.cpuIncr = r, cpuPer
+			if t.store == "redis" {
+				res.redisPerIncr = float64(rs.commands()-cmd0-1) / float64(cfg.clients*cfg.perClient)
+			}
+		}
+		fmt.Printf("bench:   %s %.0f acks/s, p50 %v, p99 %v, %.1f µs CPU each\n", ev, r.perSec, r.p50, r.p99, cpuPer)
+	}
+	for _, c := range clients {
+		_ = c.Close()
+	}
+	clients = nil
+
+	if !t.bare {
+		lost, err := twoTabs(srv.url, eio, cfg)
+		if err != nil {
+			return res, fmt.Errorf("two tabs: %w", err)
+		}
+		res.lost = lost
+		fmt.Printf("bench:   two tabs: %d increments lost\n", lost)
+	}
+
+	// Idle: resident memory per logged-in connection.
+	time.Sleep(500 * time.Millisecond)
+	rss0 := srv.rss()
+	idle := make([]*sio2.Client, cfg.idle)
+	if err := parallel(cfg.idle, cfg.connectConc, func(i int) error {
+		c, err := login(srv.url, eio, fmt.Sprintf("i%d_%d", i, time.Now().UnixNano()))
+		idle[i] = c
+		return err
+	}); err != nil {
+		return res, fmt.Errorf("idle: %w", err)
+	}
+	time.Sleep(2 * time.Second)
+	res.kibPerConn = float64(srv.rss()-rss0) / float64(cfg.idle)
+	for _, c := range idle {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	fmt.Printf("bench:   idle %.1f KiB per connection\n", res.kibPerConn)
+	return res, nil
+}
+
+// login logs user in over HTTP and connects with the session cookie; it
+// returns once the welcome arrived.
+func login(base string, eio int, user string) (*sio2.Client, error) {
+	c, _, err := loginCookie(base, eio, user)
+	return c, err
+}
+
+// loginCookie is login that also returns the session's Cookie header.
+func loginCookie(base string, eio int, user string) (*sio2.Client, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(url.Values{"user": {user}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" && c.Value != "" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	if cookie == "" {
+		return nil, "", fmt.Errorf("login: %s, no session cookie", resp.Status)
+	}
+	c, err := dialWelcome(ctx, base, eio, cookie)
+	return c, cookie, err
+}
+
+// dialWelcome connects with cookie and returns once the welcome arrived.
+func dialWelcome(ctx context.Context, base string, eio int, cookie string) (*sio2.Client, error) {
+	c, err := sio2.Dial(ctx, base, sio2.Options{EIO: eio, Header: http.Header{"Cookie": {cookie}}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Expect(ctx, "welcome"); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("welcome: %w", err)
+	}
+	go drain(c)
+	return c, nil
+}
+
+// drain reads what the server emits, so the client's reader never stalls.
+func drain(c *sio2.Client) {
+	for {
+		select {
+		case <-c.Events():
+		case <-c.Done():
+			return
+		}
+	}
+}
+
+// callLoop has every client send n events, one at a time, and returns
+// the acks per second and their latency.
+func callLoop(clients []*sio2.Client, n int, event string) (rate, error) {
+	lat := make([][]time.Duration, len(clients))
+	start := time.Now()
+	err := parallel(len(clients), len(clients), func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		lat[i] = make([]time.Duration, 0, n)
+		for k := 0; k < n; k++ {
+			t0 := time.Now()
+			ack, err := clients[i].Call(ctx, event, k)
+			if err != nil {
+				return err
+			}
+			if len(ack) != 1 || strings.Contains(string(ack[0]), "error") {
+				return fmt.Errorf("ack %s", ack)
+			}
+			lat[i] = append(lat[i], time.Since(t0))
+		}
+		return nil
+	})
+	took := time.Since(start)
+	all := slices.Concat(lat...)
+	if err != nil || len(all) == 0 {
+		return rate{}, errors.Join(err, errors.New("no acks"))
+	}
+	slices.Sort(all)
+	return rate{perSec: float64(len(all)) / took.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
+}
+
+// twoTabs: users with two sockets of one session each send incr, window
+// in flight per socket; it returns how many acked increments the
+// sessions do not count (GET /me after the sockets closed).
+func twoTabs(base string, eio int, cfg config) (int, error) {
+	var mu sync.Mutex
+	lost := 0
+	err := parallel(cfg.tabUsers, cfg.tabUsers, func(i int) error {
+		user := fmt.Sprintf("t%d_%d", i, time.Now().UnixNano())
+		a, cookie, err := loginCookie(base, eio, user)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		b, err := dialWelcome(ctx, base, eio, cookie)
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, c := range []*sio2.Client{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem := make(chan struct{}, cfg.window)
+				var iwg sync.WaitGroup
+				for k := 0; k < cfg.tabIncr; k++ {
+					sem <- struct{}{}
+					ch, err := c.EmitAck(ctx, "incr")
+					if err != nil {
+						errs <- err
+						return
+					}
+					iwg.Add(1)
+					go func() {
+						defer iwg.Done()
+						defer func() { <-sem }()
+						select {
+						case <-ch:
+						case <-ctx.Done():
+						}
+					}()
+				}
+				iwg.Wait()
+			}()
+		}
+		wg.Wait()
+		_ = a.Close()
+		_ = b.Close()
+		select {
+		case err := <-errs:
+			return err
+		default:
+		}
+		// perconn saves at disconnect: give it a moment.
+		var count int
+		for try := 0; try < 50; try++ {
+			count, err = me(base, cookie)
+			if err == nil && count >= 2*cfg.tabIncr {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		lost += 2*cfg.tabIncr - count
+		mu.Unlock()
+		return nil
+	})
+	return lost, err
+}
+
+func me(base, cookie string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/me", nil)
+	req.Header.Set("Cookie", cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	i := strings.Index(string(b), `"count":`)
+	if i < 0 {
+		return 0, fmt.Errorf("GET /me: %s %s", resp.Status, b)
+	}
+	rest := string(b[i+len(`"count":`):])
+	j := strings.IndexAny(rest, ",}")
+	return strconv.Atoi(strings.TrimSpace(rest[:j]))
+}
+
+// parallel runs f(0..n-1), conc at a time, and returns the first error.
+func parallel(n, conc int, f func(i int) error) error {
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(i); err != nil {
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// ---- servers --------------------------------------------------------------
+
+type server struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startServer(bin string, args ...string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "listening on ") {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			return nil, fmt.Errorf("%s exited before listening", bin)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not listen within 20 s", bin)
+	}
+	return &server{cmd: cmd, url: "http://" + addr}, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpu returns the server's user and system CPU time so far.
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which ends with ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// rss returns the server's resident memory in KiB.
+func (s *server) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+type redisServer struct {
+	cmd    *exec.Cmd
+	url    string
+	client *redis.Client
+}
+
+// startRedis starts a private redis-server without persistence.
+func startRedis(dir string) (*redisServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redis-server (scripts/deps.sh installs it): %w", err)
+	}
+	rs := &redisServer{cmd: cmd, url: "redis://" + addr + "/0", client: redis.NewClient(&redis.Options{Addr: addr})}
+	for i := 0; ; i++ {
+		if rs.client.Ping(context.Background()).Err() == nil {
+			return rs, nil
+		}
+		if i == 100 {
+			rs.stop()
+			return nil, errors.New("redis-server did not answer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// commands returns the calls Redis has served, all commands together (the
+// INFO that asks counts as one).
+func (r *redisServer) commands() int64 {
+	info, err := r.client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		if _, rest, ok := strings.Cut(line, ":calls="); ok {
+			n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			total += n
+		}
+	}
+	return total
+}
+
+func (r *redisServer) stop() {
+	_ = r.client.Close()
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+}
+
+// ---- the table ------------------------------------------------------------
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func med(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+func printTable(ts []target, results map[string][]result) {
+	bare := map[string]float64{}
+	bareConn := map[string]float64{}
+	for _, t := range ts {
+		if t.bare {
+			bare[t.engine] = med(results[t.name], func(r result) float64 { return r.echo.perSec })
+			bareConn[t.engine] = med(results[t.name], func(r result) float64 { return r.connectsPerSec })
+		}
+	}
+	ratio := func(v float64, engine string, of map[string]float64) string {
+		if of[engine] == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", v/of[engine])
+	}
+	fmt.Println()
+	fmt.Println("| target | connects/s | echo acks/s | echo p50 / p99 | incr acks/s | incr p50 / p99 | CPU µs per echo / incr | KiB per idle conn | lost (two tabs) | Redis cmds per incr | echo ÷ bare echo | incr ÷ bare echo | connects ÷ bare |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, t := range ts {
+		rs := results[t.name]
+		if len(rs) == 0 {
+			continue
+		}
+		conn := med(rs, func(r result) float64 { return r.connectsPerSec })
+		echo := med(rs, func(r result) float64 { return r.echo.perSec })
+		incr := med(rs, func(r result) float64 { return r.incr.perSec })
+		lat := func(f func(result) rate) string {
+			p50 := time.Duration(med(rs, func(r result) float64 { return float64(f(r).p50) }))
+			p99 := time.Duration(med(rs, func(r result) float64 { return float64(f(r).p99) }))
+			return fmt.Sprintf("%v / %v", p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+		}
+		incrCells := []string{"–", "–"}
+		cpuIncr, lost, redisCmds, incrRatio := "–", "–", "–", "–"
+		if !t.bare {
+			incrCells = []string{fmt.Sprintf("%.0f", incr), lat(func(r result) rate { return r.incr })}
+			cpuIncr = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return r.cpuIncr }))
+			lost = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return float64(r.lost) }))
+			incrRatio = ratio(incr, t.engine, bare)
+			if t.store == "redis" {
+				redisCmds = fmt.Sprintf("%.2f", med(rs, func(r result) float64 { return r.redisPerIncr }))
+			}
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s | %.0f / %s | %.1f | %s | %s | %s | %s | %s |\n",
+			t.name, conn, echo, lat(func(r result) rate { return r.echo }), incrCells[0], incrCells[1],
+			med(rs, func(r result) float64 { return r.cpuEcho }), cpuIncr,
+			med(rs, func(r result) float64 { return r.kibPerConn }), lost, redisCmds,
+			ratio(echo, t.engine, bare), incrRatio, ratio(conn, t.engine, bareConn))
+	}
+}
