@@ -24,7 +24,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		return err
 	}
 	defer unlock()
-	sess, err := s.m.load(ctx, s.key)
+	sess, err := s.m.load(withValues(ctx, held), s.key)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
 		return noSession(ErrEnded)
@@ -45,6 +45,23 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		return err
 	}
 	return ferr
+}
+
+// withValues returns ctx with the values of vals too (vals first): a load
+// under a store's lock carries the lock, so the store may have loaded the
+// session with it, and keeps ctx's deadline and cancellation.
+func withValues(ctx, vals context.Context) context.Context { return valuesCtx{ctx, vals} }
+
+type valuesCtx struct {
+	context.Context
+	vals context.Context
+}
+
+func (c valuesCtx) Value(k any) any {
+	if v := c.vals.Value(k); v != nil {
+		return v
+	}
+	return c.Context.Value(k)
 }
 
 // lockSession takes the session's lock in this process and, if the store

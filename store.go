@@ -53,7 +53,10 @@ type Notifier interface {
 // its own); the Manager passes it, or a context derived from it, to the
 // Update of that event, and the store must refuse the write, rather than
 // lose another holder's update, when the lock was lost meanwhile (it
-// expired). unlock must not block for long.
+// expired). unlock must not block for long. The Load of that event gets a
+// context that carries the held context's values too, so a store may load
+// the session together with the lock, in one round trip; and a store may
+// release the lock with the event's save, its unlock then doing nothing.
 type Locker interface {
 	Lock(ctx context.Context, name, id string) (held context.Context, unlock func(), err error)
 }

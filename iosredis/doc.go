@@ -12,14 +12,19 @@
 // iosessions:
 //
 //   - Loader: sockets load by key, with the Manager's own deadline.
-//   - Updater: a socket's changes are applied with WATCH/MULTI, so they
-//     never overwrite a change made meanwhile and never bring back a
-//     session that ended.
-//   - Locker: in PerMessage mode, a per-session lock in Redis (SET NX PX,
-//     released by a compare-and-delete script) is held from load to save,
-//     so events of one session on different nodes never act on the same
-//     version; writes are fenced by the lock, so a holder whose lock
-//     expired gets an error instead of losing another's update.
+//   - Updater: a socket's changes are applied with WATCH/MULTI (under a
+//     lock: compare-and-set on the session's SHA-1), so they never
+//     overwrite a change made meanwhile and never bring back a session
+//     that ended.
+//   - Locker: in PerMessage mode, a per-session lock in Redis is held
+//     from load to save, so events of one session on different nodes
+//     never act on the same version: one script takes it (SET NX PX) and
+//     reads the session, one writes the session and releases it; two
+//     round trips an event. Writes are fenced by the lock, so a holder
+//     whose lock expired gets an error instead of losing another's
+//     update.
+//   - Directory: the registry of sockets and presence, and PushFeed:
+//     pushes published on <prefix>push (Publisher).
 //   - Notifier: a session deleted on any node (logout, a new login) is
 //     published on a Redis channel, so every node ends its sockets at once.
 //   - Checker: the Manager asks, every Config.CheckInterval, whether the

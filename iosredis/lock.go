@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,9 +17,17 @@ import (
 // overwrite what the lock's next holder wrote.
 var ErrLockLost = errors.New("iosredis: session lock expired before the save")
 
-// held is a lock of Lock, carried by the context it returns.
+// held is a lock of Lock, carried by the context it returns. Lock loads
+// the session with the lock (loaded, found), for the event's Load; the
+// event's save releases the lock with the write (released).
 type held struct {
 	id, key, token string
+
+	mu       sync.Mutex
+	loaded   []byte // the session as the lock found it
+	found    bool   // it existed
+	fresh    bool   // loaded is unused by a Load yet
+	released bool   // a save released the lock
 }
 
 type heldKey struct{}
@@ -26,33 +35,52 @@ type heldKey struct{}
 // unlockScript deletes a lock only if it is still the caller's.
 var unlockScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
 
+// lockLoadScript takes a session's lock and reads the session, in one
+// round trip: KEYS lock, session; ARGV token, ttl in ms. It returns
+// {1, session or nil} once taken, {0} while another holds it.
+var lockLoadScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0}`)
+
+// saveUnlockScript writes a session under its lock and releases the lock,
+// in one round trip: KEYS lock, session; ARGV token, SHA-1 (hex) of the
+// session as the writer read it, the new session. It returns 1 when
+// written, 0 when the session is gone (the lock released), -1 when the
+// lock is no longer the caller's, -2 when the session changed since it
+// was read (an HTTP save meanwhile; the lock kept).
+var saveUnlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local cur = redis.call('GET', KEYS[2])
+if not cur then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if redis.sha1hex(cur) ~= ARGV[2] then return -2 end
+redis.call('SET', KEYS[2], ARGV[3], 'XX', 'KEEPTTL')
+redis.call('DEL', KEYS[1])
+return 1`)
+
 // Lock implements iosessions.Locker: it takes the session's lock in Redis
-// (SET NX with Options.LockTTL), waiting for it until ctx ends.
+// (SET NX with Options.LockTTL) and loads the session with it, in one
+// script, waiting for the lock until ctx ends. The event's Load then
+// costs nothing, and its save releases the lock (see Update): two round
+// trips an event.
 func (s *Store) Lock(ctx context.Context, _ string, id string) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	h := &held{id: id, key: s.prefix + "lock:" + id, token: hex.EncodeToString(b[:])}
-	wait := time.Millisecond
-	for {
-		ok, err := s.client.SetNX(ctx, h.key, h.token, s.ttl).Result()
-		if err != nil {
-			return nil, nil, err
-		}
-		if ok {
-			break
-		}
-		// Held by another node for the few milliseconds of one event:
-		// poll, backing off to 20 ms.
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, ctx.Err()
-		case <-t.C:
-		}
-		wait = min(2*wait, 20*time.Millisecond)
+	if err := s.lockLoad(ctx, h); err != nil {
+		return nil, nil, err
 	}
 	unlock := func() {
+		h.mu.Lock()
+		released := h.released
+		h.mu.Unlock()
+		if released {
+			return
+		}
 		// Its own deadline: the caller's may be over. If this fails, the
 		// lock expires after LockTTL.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -60,4 +88,48 @@ func (s *Store) Lock(ctx context.Context, _ string, id string) (context.Context,
 		_ = unlockScript.Run(uctx, s.client, []string{h.key}, h.token).Err()
 	}
 	return context.WithValue(ctx, heldKey{}, h), unlock, nil
+}
+
+// lockLoad takes h's lock, polling while another holds it, and keeps the
+// session it read.
+func (s *Store) lockLoad(ctx context.Context, h *held) error {
+	wait := time.Millisecond
+	for {
+		res, err := lockLoadScript.Run(ctx, s.client, []string{h.key, s.prefix + h.id}, h.token, s.ttl.Milliseconds()).Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) > 0 && res[0] == int64(1) {
+			h.mu.Lock()
+			h.loaded, h.found, h.fresh, h.released = nil, false, true, false
+			if len(res) > 1 {
+				if v, ok := res[1].(string); ok {
+					h.loaded, h.found = []byte(v), true
+				}
+			}
+			h.mu.Unlock()
+			return nil
+		}
+		// Held by another node for the few milliseconds of one event:
+		// poll, backing off to 20 ms.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// cached returns, once, the session that h's lock read, if it is id's.
+func (h *held) cached(id string) (b []byte, found, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.id != id || !h.fresh || h.released {
+		return nil, false, false
+	}
+	h.fresh = false
+	return h.loaded, h.found, true
 }

@@ -172,3 +172,88 @@ func BenchmarkRegistryJoinLeave(b *testing.B) {
 		}
 	}
 }
+
+// TestTwoCommandsPerEvent: in PerMessage mode an event costs Redis two
+// commands, changed or not: one script takes the session's lock and
+// loads the session, one saves it and releases the lock (or, unchanged,
+// releases it). The client sends two commands an event (a hook counts
+// them, presence beats left out), and INFO commandstats shows them: two
+// EVALSHA an event, no WATCH, MULTI or EXEC.
+func TestTwoCommandsPerEvent(t *testing.T) {
+	s, c, _ := newStore(t, nil)
+	var log commandLog
+	c.AddHook(&log)
+	m, err := iosessions.New(s, iosessions.Config{Mode: iosessions.PerMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	cookie := login(t, s, map[any]any{"n": 0}, 0)
+	sock := m.Accept(newBenchConn(cookie))
+	sock.Open()
+	ctx := context.Background()
+	incr := func(sess *iosessions.Session) error {
+		sess.Values["n"] = sess.Values["n"].(int) + 1
+		return nil
+	}
+	read := func(*iosessions.Session) error { return nil }
+	for _, ev := range []struct {
+		name string
+		fn   func(*iosessions.Session) error
+	}{{"changed", incr}, {"unchanged", read}} {
+		for i := 0; i < 5; i++ { // warm: connections dialled, scripts loaded
+			if err := sock.Do(ctx, ev.fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := commandStats(t, c)
+		log.take()
+		const n = 100
+		for i := 0; i < n; i++ {
+			if err := sock.Do(ctx, ev.fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent := log.take()
+		after := commandStats(t, c)
+		beats := count(sent, "script:beat") + count(sent, "script:live")
+		top := len(sent) - beats
+		evalsha := after["evalsha"] - before["evalsha"] - int64(beats)
+		t.Logf("%s: %d events, %d commands sent (%d beats left out); Redis counted %d EVALSHA, %d WATCH, %d MULTI, %d EXEC, %d GET, %d SET",
+			ev.name, n, top, beats, evalsha, after["watch"]-before["watch"], after["multi"]-before["multi"],
+			after["exec"]-before["exec"], after["get"]-before["get"], after["set"]-before["set"])
+		if top > 2*n || evalsha != 2*n {
+			t.Errorf("%s events: %d commands sent and %d scripts run for %d events, want 2 each", ev.name, top, evalsha, n)
+		}
+		for _, tx := range []string{"watch", "multi", "exec"} {
+			if d := after[tx] - before[tx]; d != 0 {
+				t.Errorf("%s events ran %s %d times", ev.name, strings.ToUpper(tx), d)
+			}
+		}
+	}
+	sess, err := s.Load(ctx, "session", cookie.Value)
+	if err != nil || sess.Values["n"] != 105 {
+		t.Fatalf("n = %v, %v; want 105", sess.Values["n"], err)
+	}
+}
+
+// commandStats returns INFO commandstats: command -> calls (a script's
+// own commands counted under their names too).
+func commandStats(t *testing.T, c *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]int64)
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		var n int64
+		fmt.Sscanf(rest, "%d", &n)
+		out[name] = n
+	}
+	return out
+}

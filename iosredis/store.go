@@ -2,6 +2,8 @@ package iosredis
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -184,12 +186,22 @@ func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, 
 	if !validID(key) {
 		return nil, iosessions.ErrBadKey
 	}
-	b, err := s.client.Get(ctx, s.prefix+key).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, iosessions.ErrNotFound
+	var b []byte
+	found := true
+	var err error
+	if h, ok := ctx.Value(heldKey{}).(*held); ok {
+		b, found, ok = h.cached(key)
+		if !ok {
+			b, found, err = s.get(ctx, key)
+		}
+	} else {
+		b, found, err = s.get(ctx, key)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return nil, iosessions.ErrNotFound
 	}
 	sess := s.fresh(name)
 	if err := s.codec.Deserialize(b, sess); err != nil {
@@ -198,6 +210,15 @@ func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, 
 	sess.ID = key
 	sess.IsNew = false
 	return sess, nil
+}
+
+// get reads the session id.
+func (s *Store) get(ctx context.Context, id string) (b []byte, found bool, err error) {
+	b, err = s.client.Get(ctx, s.prefix+id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
 }
 
 // maxAttempts bounds the retries of an Update whose key kept changing.
@@ -212,35 +233,18 @@ var errConflict = errors.New("iosredis: session changed during every attempt to 
 // lock of Lock (ctx derived from its held context), the write also fails,
 // with ErrLockLost, if the lock is no longer held.
 func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[any]any)) error {
-	key := s.prefix + id
-	watch := []string{key}
-	lk, fenced := ctx.Value(heldKey{}).(*held)
-	fenced = fenced && lk.id == id
-	if fenced {
-		watch = append(watch, lk.key)
+	if lk, ok := ctx.Value(heldKey{}).(*held); ok && lk.id == id {
+		return s.updateHeld(ctx, name, lk, fn)
 	}
+	key := s.prefix + id
 	for range maxAttempts {
 		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
-			var owner *redis.StringCmd
-			cmds, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.Get(ctx, key)
-				if fenced {
-					owner = p.Get(ctx, lk.key)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-			b, err := cmds[0].(*redis.StringCmd).Bytes()
+			b, err := tx.Get(ctx, key).Bytes()
 			if errors.Is(err, redis.Nil) {
 				return iosessions.ErrNotFound
 			}
 			if err != nil {
 				return err
-			}
-			if fenced && owner.Val() != lk.token {
-				return ErrLockLost
 			}
 			sess := s.fresh(name)
 			if err := s.codec.Deserialize(b, sess); err != nil {
@@ -256,8 +260,65 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 				return nil
 			})
 			return err
-		}, watch...)
+		}, key)
 		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return errConflict
+}
+
+// updateHeld is Update under the session's lock lk: fn's change applied
+// to the session as the lock read it, written with a compare-and-set
+// (the session's SHA-1, so an HTTP save meanwhile is not overwritten) that
+// also releases the lock, in one script. A save after the lock was
+// released (a handler's Session.Save, then the event's own) takes it again.
+func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(map[any]any)) error {
+	lk.mu.Lock()
+	b, found, released := lk.loaded, lk.found, lk.released
+	lk.mu.Unlock()
+	if released {
+		if err := s.lockLoad(ctx, lk); err != nil {
+			return err
+		}
+		lk.mu.Lock()
+		b, found = lk.loaded, lk.found
+		lk.mu.Unlock()
+	}
+	keys := []string{lk.key, s.prefix + lk.id}
+	for range maxAttempts {
+		if !found {
+			return iosessions.ErrNotFound
+		}
+		sess := s.fresh(name)
+		if err := s.codec.Deserialize(b, sess); err != nil {
+			return fmt.Errorf("iosredis: decode: %w", err)
+		}
+		fn(sess.Values)
+		nb, err := s.codec.Serialize(sess)
+		if err != nil {
+			return fmt.Errorf("iosredis: encode: %w", err)
+		}
+		sum := sha1.Sum(b)
+		res, err := saveUnlockScript.Run(ctx, s.client, keys, lk.token, hex.EncodeToString(sum[:]), nb).Int()
+		if err != nil {
+			return err
+		}
+		switch res {
+		case 1, 0:
+			lk.mu.Lock()
+			lk.released, lk.loaded, lk.found = true, nb, res == 1
+			lk.mu.Unlock()
+			if res == 0 {
+				return iosessions.ErrNotFound
+			}
+			return nil
+		case -1:
+			return ErrLockLost
+		}
+		// Saved over HTTP since the lock read it: apply the change again
+		// on what Redis holds now.
+		if b, found, err = s.get(ctx, lk.id); err != nil {
 			return err
 		}
 	}
