@@ -10,3 +10,6 @@ var Scripts = map[string]string{
 	socketsScript.Hash(): "sockets",
 	liveScript.Hash():    "live",
 }
+
+// SaveUnlockSHA is the SHA1 of the script that saves under a lock.
+var SaveUnlockSHA = saveUnlockScript.Hash()

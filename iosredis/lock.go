@@ -46,13 +46,18 @@ return {0}`)
 
 // saveUnlockScript writes a session under its lock and releases the lock,
 // in one round trip: KEYS lock, session; ARGV token, SHA-1 (hex) of the
-// session as the writer read it, the new session. It returns 1 when
-// written, 0 when the session is gone (the lock released), -1 when the
-// lock is no longer the caller's, -2 when the session changed since it
-// was read (an HTTP save meanwhile; the lock kept).
+// session as the writer read it, the new session, SHA-1 of the new
+// session. It returns 1 when written (or found written already: a retry
+// after a lost reply), 0 when the session is gone (the lock released),
+// -1 when the lock is no longer the caller's, -2 when the session changed
+// since it was read (an HTTP save meanwhile; the lock kept).
 var saveUnlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local cur = redis.call('GET', KEYS[2])
+if cur and redis.sha1hex(cur) == ARGV[4] then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 1
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 if not cur then
   redis.call('DEL', KEYS[1])
   return 0

@@ -268,6 +268,31 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 	return errConflict
 }
 
+// saveUnlock runs saveUnlockScript. The script is idempotent (a write it
+// finds done it reports done), so when the reply is lost (the connection
+// broke, Redis restarted) it is run again until it answers or ctx ends:
+// a save that landed is reported saved, one that did not is made or
+// reported failed, never guessed.
+func (s *Store) saveUnlock(ctx context.Context, keys []string, token string, old, nb []byte) (int, error) {
+	was, now := sha1.Sum(old), sha1.Sum(nb)
+	wait := 20 * time.Millisecond
+	for {
+		res, err := saveUnlockScript.Run(ctx, s.client, keys, token, hex.EncodeToString(was[:]), nb, hex.EncodeToString(now[:])).Int()
+		var reply redis.Error
+		if err == nil || errors.As(err, &reply) || ctx.Err() != nil {
+			return res, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, err
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
 // updateHeld is Update under the session's lock lk: fn's change applied
 // to the session as the lock read it, written with a compare-and-set
 // (the session's SHA-1, so an HTTP save meanwhile is not overwritten) that
@@ -299,8 +324,7 @@ func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(m
 		if err != nil {
 			return fmt.Errorf("iosredis: encode: %w", err)
 		}
-		sum := sha1.Sum(b)
-		res, err := saveUnlockScript.Run(ctx, s.client, keys, lk.token, hex.EncodeToString(sum[:]), nb).Int()
+		res, err := s.saveUnlock(ctx, keys, lk.token, b, nb)
 		if err != nil {
 			return err
 		}
