@@ -296,10 +296,15 @@ func echo(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) {
 }
 
 // session returns the logged-in session of r, or nil after answering
-// 401, as GET /me does.
+// 401 (no session) or 503 (the store failed: the example's stores report
+// a missing or undecodable session as a new one, never as an error).
 func (a *app) session(w http.ResponseWriter, r *http.Request) *sessions.Session {
 	sess, err := a.m.Store().Get(r, a.m.Config().Name)
-	if err != nil || sess.IsNew || userOf(sess.Values) == "" {
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		return nil
+	}
+	if sess.IsNew || userOf(sess.Values) == "" {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "no session"})
 		return nil
 	}

@@ -1,9 +1,13 @@
 package main_test
 
 import (
+	"io"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +67,57 @@ func TestPresenceNodes(t *testing.T) {
 			b.stop(t)
 		})
 	}
+}
+
+// TestMeWhileRedisDown: with Redis down, GET /me and POST /push answer
+// 503 (the store failed), not 401 (no session); once Redis is back, 200.
+func TestMeWhileRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		missing(t, "redis-server is not installed")
+	}
+	rs := redistest.Start(t)
+	srv := startExample(t, buildExample(t, "v4"), repoRoot(t), "-store", "redis", "-redis", rs.URL())
+	res, err := http.PostForm(srv.url+"/login", url.Values{"user": {"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	cookie := res.Cookies()[0]
+	get := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.url+path, nil)
+		req.AddCookie(cookie)
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Body = io.NopCloser(strings.NewReader("to=session&text=hi"))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(http.MethodGet, "/me"); code != http.StatusOK {
+		t.Fatalf("GET /me: %d", code)
+	}
+	rs.Stop()
+	if code := get(http.MethodGet, "/me"); code != http.StatusServiceUnavailable {
+		t.Errorf("GET /me with Redis down: %d, want 503", code)
+	}
+	if code := get(http.MethodPost, "/push"); code != http.StatusServiceUnavailable {
+		t.Errorf("POST /push with Redis down: %d, want 503", code)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for get(http.MethodGet, "/me") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("GET /me not 200 within 10 s of Redis's restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.stop(t)
 }
