@@ -83,16 +83,42 @@ func (s *Store) Lock(ctx context.Context, _ string, id string) (context.Context,
 		h.mu.Lock()
 		released := h.released
 		h.mu.Unlock()
-		if released {
-			return
+		if !released {
+			s.release(h)
 		}
-		// Its own deadline: the caller's may be over. If this fails, the
-		// lock expires after LockTTL.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = unlockScript.Run(uctx, s.client, []string{h.key}, h.token).Err()
 	}
 	return context.WithValue(ctx, heldKey{}, h), unlock, nil
+}
+
+// release deletes h's lock if it is still h's. When Redis does not
+// answer (it is down, or restarting), it keeps trying in the background,
+// until the lock would have expired anyway: a lock whose holder met an
+// outage does not block its session for the whole LockTTL once Redis is
+// back. Close stops the tries.
+func (s *Store) release(h *held) {
+	try := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return unlockScript.Run(ctx, s.client, []string{h.key}, h.token).Err()
+	}
+	if try() == nil {
+		return
+	}
+	deadline := time.Now().Add(s.ttl)
+	s.releases.Add(1)
+	go func() {
+		defer s.releases.Done()
+		for time.Now().Before(deadline) {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if try() == nil {
+				return
+			}
+		}
+	}()
 }
 
 // lockLoad takes h's lock, polling while another holds it, and keeps the
@@ -101,6 +127,10 @@ func (s *Store) lockLoad(ctx context.Context, h *held) error {
 	wait := time.Millisecond
 	for {
 		res, err := lockLoadScript.Run(ctx, s.client, []string{h.key, s.prefix + h.id}, h.token, s.ttl.Milliseconds()).Slice()
+		var reply redis.Error
+		if err != nil && !errors.As(err, &reply) {
+			s.release(h) // the lock may have been taken, its reply lost
+		}
 		if err != nil {
 			return err
 		}

@@ -97,9 +97,12 @@ func (s *Store) publishEnded(ctx context.Context, id string) {
 	_ = s.client.Publish(ctx, s.endedChannel(), id).Err()
 }
 
-// Close stops the subscription of NotifyEnd and OnRelay. It does not
-// close the Redis client. It is idempotent.
+// Close stops the subscription of NotifyEnd, OnRelay and OnPush, and the
+// background releases of locks. It does not close the Redis client. It is
+// idempotent.
 func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.releases.Wait()
 	s.mu.Lock()
 	sub, done := s.sub, s.subDone
 	s.sub, s.closed = nil, true

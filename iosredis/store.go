@@ -55,6 +55,10 @@ type Store struct {
 	sub     *redis.PubSub
 	subDone chan struct{}
 	closed  bool
+
+	stop     chan struct{} // closed by Close: background lock releases end
+	stopOnce sync.Once
+	releases sync.WaitGroup // background lock releases (see release)
 }
 
 var (
@@ -99,7 +103,7 @@ func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) 
 	}
 	rs.KeyPrefix(o.KeyPrefix)
 	rs.Options(cookie)
-	return &Store{rs: rs, client: client, prefix: o.KeyPrefix, opts: cookie, ttl: o.LockTTL}, nil
+	return &Store{rs: rs, client: client, prefix: o.KeyPrefix, opts: cookie, ttl: o.LockTTL, stop: make(chan struct{})}, nil
 }
 
 // Get returns the session name of r, cached in r's sessions registry.

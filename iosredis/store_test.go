@@ -342,3 +342,34 @@ func TestTokenLedger(t *testing.T) {
 		t.Fatal("the nonce outlived its ttl")
 	}
 }
+
+// TestLockReleasedAfterOutage: a lock whose release met Redis down is
+// released once Redis is back, not left to block its session for the
+// rest of LockTTL.
+func TestLockReleasedAfterOutage(t *testing.T) {
+	s, c, rs := newStore(t, &iosredis.Options{LockTTL: 10 * time.Second})
+	cookie := login(t, s, map[any]any{"n": 0}, 0)
+	ctx := context.Background()
+	_, unlock, err := s.Lock(ctx, "session", cookie.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	unlock() // fails: Redis is down
+	rs.Restart()
+	back := time.Now()
+	for c.Exists(ctx, prefix+"lock:"+cookie.Value).Val() != 0 {
+		if time.Since(back) > 3*time.Second {
+			t.Fatal("the lock is still held 3 s after Redis came back (LockTTL 10 s)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("lock released %v after Redis came back", time.Since(back).Round(time.Millisecond))
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, unlock2, err := s.Lock(short, "session", cookie.Value)
+	if err != nil {
+		t.Fatalf("Lock after the outage: %v", err)
+	}
+	unlock2()
+}
