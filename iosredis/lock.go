@@ -37,9 +37,10 @@ var unlockScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] the
 
 // lockLoadScript takes a session's lock and reads the session, in one
 // round trip: KEYS lock, session; ARGV token, ttl in ms. It returns
-// {1, session or nil} once taken, {0} while another holds it.
+// {1, session or nil} once taken (also when the caller's token holds it
+// already: a retry whose first reply was lost), {0} while another holds it.
 var lockLoadScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
   return {1, redis.call('GET', KEYS[2])}
 end
 return {0}`)
