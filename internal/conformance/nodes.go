@@ -74,6 +74,17 @@ func newCluster(t *testing.T, b Binding, o clusterOptions) *cluster {
 	return cl
 }
 
+// reconnected waits until both nodes' Redis clients answer again after a
+// restart: go-redis answers with its last dial error for up to a second
+// once the dials of an outage (beats, save retries, lock releases)
+// exhausted its pool, until a background dial succeeds.
+func (cl *cluster) reconnected(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the nodes' Redis clients to reconnect", func() bool {
+		return cl.ra.Ping(context.Background()).Err() == nil && cl.rb.Ping(context.Background()).Err() == nil
+	})
+}
+
 // redisKey is the Redis key of the session of cookie.
 func redisKey(cookie *http.Cookie) string { return "conformance:" + cookie.Value }
 
@@ -342,6 +353,7 @@ func redisDown(t *testing.T, b Binding) {
 			}
 
 			cl.redis.Restart()
+			cl.reconnected(t)
 			want := 1 // PerMessage saved the first incr before its ack
 			if mode == iosessions.PerConnection {
 				want = 0 // saved at disconnect
@@ -385,6 +397,7 @@ func saveRetried(t *testing.T, b Binding) {
 	_ = c.Close()
 	time.Sleep(500 * time.Millisecond) // a save or two fail
 	cl.redis.Restart()
+	cl.reconnected(t)
 	waitFor(t, "the retried save", func() bool { return e.stored(t, cookie)["count"] == 3 })
 
 	c = e.dial(t, "websocket", withCookie(cookie), "")
@@ -401,10 +414,7 @@ func saveRetried(t *testing.T, b Binding) {
 		return false
 	})
 	cl.redis.Restart()
-	// go-redis answers with its last dial error for up to a second after
-	// the dials of an outage (the beats, the save retries) exhausted its
-	// pool, until a background dial succeeds.
-	waitFor(t, "node A's client to reconnect", func() bool { return cl.ra.Ping(context.Background()).Err() == nil })
+	cl.reconnected(t)
 	if got := e.stored(t, cookie)["count"]; got != 3 {
 		t.Errorf("the store has count %v after the lost save, want 3", got)
 	}

@@ -234,6 +234,7 @@ func registryAfterRedisLoss(t *testing.T, b Binding) {
 
 	cl.redis.Stop()
 	cl.redis.Restart()
+	cl.reconnected(t)
 	waitFor(t, "both nodes subscribed again", func() bool { return subscribed(cl) })
 	res, err := cl.b.m.Push(ctx, cl.b.m.ToUser("alice"), "note", "after restart")
 	if err != nil || res != (iosessions.PushResult{Sockets: 3, Acked: 3}) {
