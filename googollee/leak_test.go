@@ -22,10 +22,12 @@ func TestLeak(t *testing.T) {
 		EIO:  3,
 		NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
 			// The engine drops a client that has not pinged for
-			// PingTimeout.
+			// PingTimeout: 3 s, so that a client on a loaded machine
+			// (-race beside CPU hogs) still pings in time, and a stalled
+			// one is dropped well within StallWait.
 			srv, err := googollee.NewServer(m, &googollee.Options{Engine: &engineio.Options{
 				PingInterval: 250 * time.Millisecond,
-				PingTimeout:  1500 * time.Millisecond,
+				PingTimeout:  3 * time.Second,
 			}})
 			if err != nil {
 				return nil, err

@@ -24,7 +24,9 @@ func DialSIO2(eio int) func(ctx context.Context, url string, o DialOptions) (Cli
 				opts.Query = url.Values{iosessions.TokenParam: {o.Token}}
 			}
 		}
-		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		// A last resort only: the binding answers every connect; a
+		// loaded machine (-race beside CPU hogs) can take seconds.
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		c, err := sio2.Dial(dctx, base, opts)
 		if err != nil {
