@@ -250,14 +250,9 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 			if err != nil {
 				return err
 			}
-			sess := s.fresh(name)
-			if err := s.codec.Deserialize(b, sess); err != nil {
-				return fmt.Errorf("iosredis: decode: %w", err)
-			}
-			fn(sess.Values)
-			nb, err := s.codec.Serialize(sess)
+			nb, err := s.apply(name, b, fn)
 			if err != nil {
-				return fmt.Errorf("iosredis: encode: %w", err)
+				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.SetArgs(ctx, key, nb, redis.SetArgs{Mode: "XX", KeepTTL: true})
@@ -270,6 +265,21 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 		}
 	}
 	return errConflict
+}
+
+// apply decodes the stored session b, applies fn to its values and
+// encodes the result.
+func (s *Store) apply(name string, b []byte, fn func(map[any]any)) ([]byte, error) {
+	sess := s.fresh(name)
+	if err := s.codec.Deserialize(b, sess); err != nil {
+		return nil, fmt.Errorf("iosredis: decode: %w", err)
+	}
+	fn(sess.Values)
+	nb, err := s.codec.Serialize(sess)
+	if err != nil {
+		return nil, fmt.Errorf("iosredis: encode: %w", err)
+	}
+	return nb, nil
 }
 
 // saveUnlock runs saveUnlockScript. The script is idempotent (a write it
@@ -319,14 +329,9 @@ func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(m
 		if !found {
 			return iosessions.ErrNotFound
 		}
-		sess := s.fresh(name)
-		if err := s.codec.Deserialize(b, sess); err != nil {
-			return fmt.Errorf("iosredis: decode: %w", err)
-		}
-		fn(sess.Values)
-		nb, err := s.codec.Serialize(sess)
+		nb, err := s.apply(name, b, fn)
 		if err != nil {
-			return fmt.Errorf("iosredis: encode: %w", err)
+			return err
 		}
 		res, err := s.saveUnlock(ctx, keys, lk.token, b, nb)
 		if err != nil {
