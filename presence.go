@@ -240,15 +240,12 @@ func (m *Manager) dirRetry() {
 // transportChanged records s's new transport in the directory.
 func (m *Manager) transportChanged(s *Socket) {
 	s.dirMu.Lock()
-	in := s.dirIn.Load() && !s.closed.Load()
-	s.dirMu.Unlock()
-	if !in {
-		return
+	defer s.dirMu.Unlock()
+	if !s.dirIn.Load() || s.closed.Load() {
+		return // dirSync records the transport of the moment when it joins
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
 	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room), m.beatTTL()); err != nil {
 		m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 	}

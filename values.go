@@ -83,34 +83,9 @@ func clone(v any) (any, bool) {
 		}
 		return out, true
 	case map[string]any:
-		if x == nil {
-			return x, true
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			c, ok := clone(e)
-			if !ok {
-				return nil, false
-			}
-			out[k] = c
-		}
-		return out, true
+		return cloneAnyMap(x, func(string) bool { return true })
 	case map[any]any:
-		if x == nil {
-			return x, true
-		}
-		out := make(map[any]any, len(x))
-		for k, e := range x {
-			if !basicKey(k) {
-				return nil, false
-			}
-			c, ok := clone(e)
-			if !ok {
-				return nil, false
-			}
-			out[k] = c
-		}
-		return out, true
+		return cloneAnyMap(x, basicKey)
 	case map[string]string:
 		return cloneMap(x), true
 	case map[string]int:
@@ -121,6 +96,26 @@ func clone(v any) (any, bool) {
 		return cloneMap(x), true
 	}
 	return nil, false
+}
+
+// cloneAnyMap deep-copies m if every key passes keyOK and every value
+// clones natively.
+func cloneAnyMap[K comparable](m map[K]any, keyOK func(K) bool) (any, bool) {
+	if m == nil {
+		return m, true
+	}
+	out := make(map[K]any, len(m))
+	for k, e := range m {
+		if !keyOK(k) {
+			return nil, false
+		}
+		c, ok := clone(e)
+		if !ok {
+			return nil, false
+		}
+		out[k] = c
+	}
+	return out, true
 }
 
 func cloneSlice[T any](s []T) []T {
@@ -205,40 +200,9 @@ func equal(base, v any) (eq, native bool) {
 		}
 		return eq, true
 	case map[string]any:
-		b, ok := base.(map[string]any)
-		eq = ok && (b == nil) == (x == nil) && len(b) == len(x)
-		for k, e := range x {
-			var en, ee bool
-			if be, found := b[k]; eq && found {
-				ee, en = equal(be, e)
-			} else {
-				_, en = clone(e)
-			}
-			if !en {
-				return false, false
-			}
-			eq = eq && ee
-		}
-		return eq, true
+		return equalAnyMap(base, x, func(string) bool { return true })
 	case map[any]any:
-		b, ok := base.(map[any]any)
-		eq = ok && (b == nil) == (x == nil) && len(b) == len(x)
-		for k, e := range x {
-			if !basicKey(k) {
-				return false, false
-			}
-			var en, ee bool
-			if be, found := b[k]; eq && found {
-				ee, en = equal(be, e)
-			} else {
-				_, en = clone(e)
-			}
-			if !en {
-				return false, false
-			}
-			eq = eq && ee
-		}
-		return eq, true
+		return equalAnyMap(base, x, basicKey)
 	case map[string]string:
 		return equalMap(base, x), true
 	case map[string]int:
@@ -249,6 +213,28 @@ func equal(base, v any) (eq, native bool) {
 		return equalMap(base, x), true
 	}
 	return false, false
+}
+
+// equalAnyMap is equal for a map of any values; base is a clone.
+func equalAnyMap[K comparable](base any, m map[K]any, keyOK func(K) bool) (eq, native bool) {
+	b, ok := base.(map[K]any)
+	eq = ok && (b == nil) == (m == nil) && len(b) == len(m)
+	for k, e := range m {
+		if !keyOK(k) {
+			return false, false
+		}
+		var en, ee bool
+		if be, found := b[k]; eq && found {
+			ee, en = equal(be, e)
+		} else {
+			_, en = clone(e)
+		}
+		if !en {
+			return false, false
+		}
+		eq = eq && ee
+	}
+	return eq, true
 }
 
 func equalSlice[T comparable](base any, s []T) bool {
