@@ -31,22 +31,11 @@ type Binding struct {
 	// Transports are the transports its clients dial: "websocket",
 	// "polling".
 	Transports []string
-	// NoTransport says that the binding cannot tell a socket's transport
-	// (SocketInfo.Transport is "").
-	NoTransport bool
 	// NewServer makes the binding's server for m, serving nothing yet.
 	NewServer func(m *iosessions.Manager) (Server, error)
 	// Dial connects a client of the binding's protocol to the server at
 	// url (http://host:port), and returns once the socket is connected.
 	Dial func(ctx context.Context, url string, o DialOptions) (Client, error)
-}
-
-// transport is the SocketInfo.Transport of a client dialled over tr.
-func (b Binding) transport(tr string) string {
-	if b.NoTransport {
-		return ""
-	}
-	return tr
 }
 
 // Server is a binding's server as the suite drives it.

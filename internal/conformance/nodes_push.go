@@ -40,7 +40,7 @@ func registryAcrossNodes(t *testing.T, b Binding) {
 		perNode := map[string]int{}
 		for _, si := range socks {
 			perNode[si.Node]++
-			if si.User != "alice" || si.Transport != b.transport("websocket") || si.ConnectedAt.IsZero() {
+			if si.User != "alice" || si.Transport != "websocket" || si.ConnectedAt.IsZero() {
 				t.Errorf("socket info %+v", si)
 			}
 		}

@@ -109,7 +109,7 @@ func registry(t *testing.T, b Binding) {
 				!strings.HasPrefix(si.Session, "iosessions:") {
 				t.Errorf("socket info %+v", si)
 			}
-			if want := b.transport(tr); si.Transport != want {
+			if want := tr; si.Transport != want {
 				t.Errorf("transport %q, want %q", si.Transport, want)
 			}
 			for _, c := range []*http.Cookie{a1, a2, bob} {
