@@ -25,6 +25,12 @@ type SocketInfo struct {
 	// Session refers to the socket's session without revealing its id: the
 	// name of the session's room (Socket.Room).
 	Session string `json:"session"`
+	// Addr is the remote address of the handshake request, as the server
+	// saw it (behind a proxy, the proxy's, unless the app rewrote it).
+	Addr string `json:"addr,omitempty"`
+	// Rooms are the engine rooms the socket is in, sorted, if the binding
+	// says (Roomer); for another node's socket, as of its last record.
+	Rooms []string `json:"rooms,omitempty"`
 }
 
 // A Directory keeps the registry of a cluster: the live sockets of every

@@ -149,7 +149,7 @@ func (m *Manager) tellPresence(subject string, online bool) {
 
 // info describes s for the registry.
 func (s *Socket) info() SocketInfo {
-	return SocketInfo{
+	si := SocketInfo{
 		ID:          s.ID(),
 		Node:        s.m.node,
 		Transport:   transportOf(s.conn),
@@ -157,11 +157,40 @@ func (s *Socket) info() SocketInfo {
 		User:        s.user,
 		Session:     s.room,
 	}
+	if r := s.conn.Request(); r != nil {
+		si.Addr = r.RemoteAddr
+	}
+	return si
+}
+
+// Info describes s as it is now, with its rooms: a copy, safe to keep. It
+// waits for the handshake's session to be loaded.
+func (s *Socket) Info() SocketInfo {
+	<-s.loaded
+	si := s.info()
+	if r, ok := s.conn.(Roomer); ok {
+		si.Rooms = r.Rooms()
+		sort.Strings(si.Rooms)
+	}
+	return si
+}
+
+// User returns the session's user (Config.User), "" when the socket is
+// anonymous or has no session. It waits for the handshake's session.
+func (s *Socket) User() string {
+	<-s.loaded
+	return s.user
 }
 
 // Transporter is a Conn that says which transport it runs on now.
 type Transporter interface {
 	Transport() string
+}
+
+// Roomer is a Conn that lists the engine rooms it is in (the engine's own
+// per-socket room included, if the engine has one).
+type Roomer interface {
+	Rooms() []string
 }
 
 func transportOf(c Conn) string {

@@ -85,8 +85,13 @@ func (c *Conn) Join(room string) error {
 	return nil
 }
 
+// Rooms returns the engine rooms the connection is in.
+func (c *Conn) Rooms() []string { return c.c.Rooms() }
+
 // Leave takes the connection out of the engine room.
 func (c *Conn) Leave(room string) error {
 	c.c.Leave(room)
 	return nil
 }
+
+var _ iosessions.Roomer = (*Conn)(nil)

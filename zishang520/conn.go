@@ -126,6 +126,17 @@ func (c *Conn) Join(room string) error {
 	return nil
 }
 
+// Rooms returns the engine rooms the socket is in, its own id's room
+// included.
+func (c *Conn) Rooms() []string {
+	keys := c.s.Rooms().Keys()
+	out := make([]string, len(keys))
+	for i, r := range keys {
+		out[i] = string(r)
+	}
+	return out
+}
+
 // Leave takes the socket out of the engine room.
 func (c *Conn) Leave(room string) error {
 	c.s.Leave(socket.Room(room))
@@ -134,3 +145,5 @@ func (c *Conn) Leave(room string) error {
 
 // Engine returns the zishang520/socket.io socket.
 func (c *Conn) Engine() *socket.Socket { return c.s }
+
+var _ iosessions.Roomer = (*Conn)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +125,7 @@ func registry(t *testing.T, b Binding) {
 		if refs, _ := e.m.SessionsOf(ctx, "alice"); len(refs) != 2 {
 			t.Errorf("alice's sessions: %v, want 2", refs)
 		}
-		if one, _ := e.m.SocketsOf(ctx, iosessions.ToSocket(alice[0].Node, alice[0].ID)); len(one) != 1 || one[0] != alice[0] {
+		if one, _ := e.m.SocketsOf(ctx, iosessions.ToSocket(alice[0].Node, alice[0].ID)); len(one) != 1 || !reflect.DeepEqual(one[0], alice[0]) {
 			t.Errorf("ToSocket: %+v", one)
 		}
 		users, err := e.m.Users(ctx)
