@@ -43,6 +43,10 @@ var (
 
 	// ErrShutdown means the Manager is shutting down.
 	ErrShutdown = errors.New("iosessions: shutting down")
+
+	// ErrDisconnected means an operator disconnected the socket
+	// (Manager.Disconnect); its session goes on.
+	ErrDisconnected = errors.New("iosessions: disconnected by the server")
 )
 
 // errGone is what a save returns when the session ended meanwhile.
@@ -69,7 +73,7 @@ var (
 // reasons are the sentinels whose text reaches clients, in the order
 // Reason tries them.
 var reasons = []error{ErrNoSession, ErrBadKey, ErrBadToken, ErrEnded,
-	ErrNotFound, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown}
+	ErrNotFound, ErrStoreTimeout, ErrStoreUnavailable, ErrOrigin, ErrShutdown, ErrDisconnected}
 
 // Reason returns the text sent to a client for err: the message of the
 // first sentinel of this package that err matches, without the package

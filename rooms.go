@@ -59,6 +59,9 @@ type relayed struct {
 	Wait    int64  `json:"w,omitempty"` // push: how long the pusher waits, in ms
 	Sockets int    `json:"c,omitempty"` // report: sockets reached
 	Acked   int    `json:"x,omitempty"` // report: sockets that acked so far
+
+	// Inspections and their answers (inspect.go).
+	Infos []SocketInfo `json:"o,omitempty"` // answer: the node's sockets
 }
 
 // Broadcast emits event with args to every socket in the engine room
@@ -108,6 +111,15 @@ func (m *Manager) fromRelay(msg []byte) {
 		return
 	case kindReport:
 		m.fromReport(r)
+		return
+	case kindInspect:
+		m.fromInspect(r)
+		return
+	case kindInspected:
+		m.fromInspected(r)
+		return
+	case kindDisconnect:
+		m.kick(Target{room: r.Room, node: r.To, id: r.Socket})
 		return
 	}
 	if m.rooms == nil {

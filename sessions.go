@@ -170,6 +170,8 @@ type Manager struct {
 	pres     presence
 	presOnce sync.Once // starts the presence goroutines with the first socket
 	pushes   sync.Map  // push id -> *pending, this node's pushes awaiting reports
+	// inspection id -> *inspection, this node's Inspects awaiting answers
+	inspections sync.Map
 
 	mu       sync.Mutex // guards closing, active and idle
 	closing  bool

@@ -65,6 +65,7 @@ type Socket struct {
 	sess *Session   // PerConnection: the socket's session; guarded by mu
 
 	ended  atomic.Bool // the session ended: no more saves
+	kicked atomic.Bool // an operator disconnected it (Manager.Disconnect)
 	closed atomic.Bool
 }
 

@@ -43,6 +43,7 @@ func Run(t *testing.T, b Binding) {
 		{"Registry", registry},
 		{"Push", push},
 		{"Presence", presence},
+		{"Inspect", inspect},
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},
 		{"NoSecretsLogged", noSecretsLogged},

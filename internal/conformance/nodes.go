@@ -108,6 +108,7 @@ func nodes(t *testing.T, b Binding) {
 		{"PresenceAcrossNodes", presenceAcrossNodes},
 		{"NodeDeath", nodeDeath},
 		{"RegistryAfterRedisLoss", registryAfterRedisLoss},
+		{"InspectAcrossNodes", inspectAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
