@@ -141,46 +141,13 @@ func shutdownSaves(t *testing.T, node, bin, root, engine, rurl string) {
 	srv := startExample(t, bin, root, args...)
 
 	// hold.js logs in, increments 3 times and keeps its socket open.
-	cookieFile := filepath.Join(t.TempDir(), "cookie")
 	user := fmt.Sprintf("shutdown%d", time.Now().UnixNano())
-	ready := make(chan struct{})
-	var once sync.Once
-	hold := exec.Command(node, "hold.js", "--url", srv.url, "--engine", engine, "--cookie-file", cookieFile, "--user", user, "--incr", "3")
-	hold.Dir = filepath.Join(root, "test", "e2e")
-	hout := &lineLogger{t: t, prefix: "hold| ", onLine: func(line string) {
-		if strings.HasPrefix(line, "ready") {
-			once.Do(func() { close(ready) })
-		}
-	}}
-	herr := &lineLogger{t: t, prefix: "hold! "}
-	hold.Stdout, hold.Stderr = hout, herr
-	if err := hold.Start(); err != nil {
-		t.Fatalf("start hold.js: %v", err)
-	}
-	holdDone := make(chan error, 1)
-	go func() {
-		err := hold.Wait()
-		hout.flush()
-		herr.flush()
-		holdDone <- err
-	}()
-	t.Cleanup(func() {
-		_ = hold.Process.Kill()
-		<-holdDone
-	})
-	select {
-	case <-ready:
-	case err := <-holdDone:
-		holdDone <- err
-		t.Fatalf("hold.js exited before it was ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("hold.js was not ready within 15s")
-	}
+	h := holdSocket(t, node, root, srv.url, engine, user)
 
 	srv.stop(t) // saves the held socket's session, then exits 0
 	select {
-	case err := <-holdDone:
-		holdDone <- err
+	case err := <-h.done:
+		h.done <- err
 		if err != nil {
 			t.Fatalf("hold.js: %v", err)
 		}
@@ -188,10 +155,7 @@ func shutdownSaves(t *testing.T, node, bin, root, engine, rurl string) {
 		t.Fatal("the held socket was still open 5s after the example exited")
 	}
 
-	cookie, err := os.ReadFile(cookieFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cookie := h.cookie
 	srv2 := startExample(t, bin, root, args...)
 	req, err := http.NewRequest("GET", srv2.url+"/me", nil)
 	if err != nil {
@@ -344,6 +308,57 @@ func buildExample(t *testing.T, engine string) string {
 	builds.bin[race] = bin
 	t.Logf("go %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
 	return bin
+}
+
+// held is a socket that hold.js keeps open.
+type held struct {
+	cookie string     // the session's Cookie header
+	done   chan error // hold.js's exit; put it back after reading it
+}
+
+// holdSocket runs hold.js: it logs in as user, increments 3 times and
+// keeps its socket open until the server closes it or the test ends.
+func holdSocket(t *testing.T, node, root, url, engine, user string) *held {
+	t.Helper()
+	cookieFile := filepath.Join(t.TempDir(), "cookie")
+	ready := make(chan struct{})
+	var once sync.Once
+	hold := exec.Command(node, "hold.js", "--url", url, "--engine", engine, "--cookie-file", cookieFile, "--user", user, "--incr", "3")
+	hold.Dir = filepath.Join(root, "test", "e2e")
+	hout := &lineLogger{t: t, prefix: "hold| ", onLine: func(line string) {
+		if strings.HasPrefix(line, "ready") {
+			once.Do(func() { close(ready) })
+		}
+	}}
+	herr := &lineLogger{t: t, prefix: "hold! "}
+	hold.Stdout, hold.Stderr = hout, herr
+	if err := hold.Start(); err != nil {
+		t.Fatalf("start hold.js: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := hold.Wait()
+		hout.flush()
+		herr.flush()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		_ = hold.Process.Kill()
+		<-done
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("hold.js exited before it was ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("hold.js was not ready within 15s")
+	}
+	cookie, err := os.ReadFile(cookieFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &held{cookie: string(cookie), done: done}
 }
 
 type example struct {

@@ -43,6 +43,7 @@ func run() error {
 	storeKind := flag.String("store", "memory", "memory or redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
 	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
+	adminToken := flag.String("admin-token", "", "the secret of the admin views (GET /admin/sockets with Authorization: Bearer TOKEN); empty: admin off")
 	flag.Parse()
 
 	if *grace <= 0 {
@@ -105,6 +106,10 @@ func run() error {
 	mux.HandleFunc("POST /logout", app.logout)
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
+	if *adminToken != "" {
+		// Opt-in: without -admin-token the path is not mounted (404).
+		mux.Handle("/admin/sockets", m.AdminHandler(iosessions.BearerToken(*adminToken)))
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
