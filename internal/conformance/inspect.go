@@ -1,7 +1,7 @@
 package conformance
 
 import (
-		"encoding/json"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
