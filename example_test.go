@@ -187,3 +187,35 @@ func ExampleManager_Renew() {
 	// /logout -> 200
 	// /me -> 200 user=<nil>
 }
+
+// AdminHandler serves the operators' view only to the requests its check
+// accepts, here a bearer token compared in constant time.
+func ExampleManager_AdminHandler() {
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+
+	mux := http.NewServeMux()
+	mux.Handle("/admin/sockets", m.AdminHandler(iosessions.BearerToken("a long random secret")))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, auth := range []string{"", "Bearer a long random secret"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/sockets", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Print(resp.StatusCode, " ", string(body))
+	}
+	// Output:
+	// 401 {"error":"unauthorized"}
+	// 200 {"users":[]}
+}
