@@ -71,6 +71,27 @@ func (s *Session) diff() (changes, error) {
 	return c, nil
 }
 
+// refresh makes fresh, values just loaded from the store, the base of
+// later diffs, and the current values fresh with the changes made since
+// the last save on top.
+func (s *Session) refresh(fresh map[any]any) error {
+	c, err := s.diff()
+	if err != nil {
+		return err
+	}
+	base, err := cloneValues(fresh)
+	if err != nil {
+		return err
+	}
+	values, err := cloneValues(fresh)
+	if err != nil {
+		return err
+	}
+	c.apply(values)
+	s.base, s.Values = base, values
+	return nil
+}
+
 // rebase makes the current values the base of later diffs.
 func (s *Session) rebase() error {
 	base, err := cloneValues(s.Values)

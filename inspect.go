@@ -189,7 +189,7 @@ func (m *Manager) fromInspected(r relayed) {
 func (m *Manager) localInfos() []SocketInfo {
 	var out []SocketInfo
 	for _, s := range m.reg.all() {
-		if !s.live() {
+		if !s.active() {
 			continue
 		}
 		out = append(out, s.Info())
@@ -197,8 +197,8 @@ func (m *Manager) localInfos() []SocketInfo {
 	return out
 }
 
-// live reports whether s has a loaded session and is still connected.
-func (s *Socket) live() bool {
+// active reports whether s has a loaded session and is still connected.
+func (s *Socket) active() bool {
 	select {
 	case <-s.loaded:
 	default:
@@ -284,7 +284,7 @@ func (m *Manager) kick(to Target) {
 		socks = m.reg.room(to.room)
 	}
 	for _, s := range socks {
-		if !s.live() || !s.kicked.CompareAndSwap(false, true) {
+		if !s.active() || !s.kicked.CompareAndSwap(false, true) {
 			continue
 		}
 		m.goTracked(func() {

@@ -7,31 +7,36 @@ import (
 )
 
 // Per connection: the session is loaded once, at connect (Socket.Open),
-// kept in the Socket, and saved at disconnect, at Shutdown, every
-// FlushInterval and on Session.Save. A save writes only the keys this
-// socket changed since its last save, onto the session as the store holds
-// it then, so it neither rolls back keys changed over HTTP nor brings back
-// a session destroyed meanwhile.
+// and the sockets of one session on this node share it (live.go). It is
+// saved at the last such socket's disconnect, at Shutdown, every
+// FlushInterval and on Session.Save. A save writes only the keys changed
+// since the last save, onto the session as the store holds it then, so it
+// neither rolls back keys changed over HTTP nor brings back a session
+// destroyed meanwhile.
 
-// doPerConn runs fn with the connection's session; handlers and saves of
-// the socket never overlap.
+// doPerConn runs fn with the session's live copy; handlers and saves of
+// the session on this node never overlap.
 func (s *Socket) doPerConn(fn func(*Session) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	lv := s.lv
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
 	// Checked under the lock that Shutdown's save takes: an event either
 	// ran before that save, which then holds its changes, or is refused.
 	if s.m.shuttingDown() {
 		return ErrShutdown
 	}
+	if lv.gone {
+		return noSession(ErrEnded)
+	}
 	var ferr error
-	if err := s.m.safely("smessage", func() { ferr = fn(s.sess) }); err != nil {
+	if err := s.m.safely("smessage", func() { ferr = fn(lv.sess) }); err != nil {
 		return err
 	}
 	return ferr
 }
 
-// flush saves the socket's changes, if it has a session and any changes.
-// A session that ended meanwhile is not an error here: the socket is
+// flush saves the changes of the socket's live session, if it has one.
+// A session that ended meanwhile is not an error here: its sockets are
 // being ended.
 func (s *Socket) flush(ctx context.Context) error {
 	select {
@@ -39,12 +44,12 @@ func (s *Socket) flush(ctx context.Context) error {
 	default:
 		return nil // still opening: nothing to save yet
 	}
-	if s.err != nil || s.ended.Load() || s.m.cfg.Mode != PerConnection {
+	if s.err != nil || s.lv == nil || s.ended.Load() {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.saveLocked(ctx); !errors.Is(err, ErrNotFound) {
+	s.lv.mu.Lock()
+	defer s.lv.mu.Unlock()
+	if err := s.m.saveLive(ctx, s.lv, s); !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return nil
@@ -70,27 +75,7 @@ func (s *Socket) flushRetry() error {
 	}
 }
 
-// saveLocked writes the changes of s.sess; s.mu is held.
-func (s *Socket) saveLocked(ctx context.Context) error {
-	if s.sess == nil {
-		return nil
-	}
-	c, err := s.sess.diff()
-	if err != nil || c.empty() {
-		return err
-	}
-	err = s.m.update(ctx, s.sess.Session, s.key, c)
-	if errors.Is(err, ErrNotFound) {
-		s.end(ErrEnded)
-		return errGone
-	}
-	if err != nil {
-		return err
-	}
-	return s.sess.rebase()
-}
-
-// flusher saves the changes of every live socket each interval, until
+// flusher saves the changes of every live session each interval, until
 // Shutdown.
 func (m *Manager) flusher(every time.Duration) {
 	t := time.NewTicker(every)

@@ -3,6 +3,7 @@ package iosessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -142,16 +143,27 @@ func TestPerConnConnectChangesSaved(t *testing.T) {
 	}
 }
 
-// A socket's save writes only what it changed, onto the stored session.
+// A socket's save writes only what it changed, onto the stored session;
+// an HTTP save reaches the live session at once, keeping what the socket
+// changed and has not saved.
 func TestPerConnMergesWithHTTP(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
 		before map[any]any
+		first  func(v map[any]any) // the socket, before the HTTP save
 		http   func(v map[any]any)
 		socket func(v map[any]any)
 		want   map[any]any
 	}{
+		{
+			name:   "socket b unsaved, then HTTP a",
+			before: map[any]any{"a": 1, "b": 1},
+			first:  func(v map[any]any) { v["b"] = 2 },
+			http:   func(v map[any]any) { v["a"] = 10; v["b"] = 10 },
+			socket: func(v map[any]any) { v["seen"] = v["a"].(int) + v["b"].(int) },
+			want:   map[any]any{"a": 10, "b": 2, "seen": 12},
+		},
 		{
 			name:   "HTTP a, socket b",
 			before: map[any]any{},
@@ -164,7 +176,7 @@ func TestPerConnMergesWithHTTP(t *testing.T) {
 			before: map[any]any{"a": 1, "b": 1},
 			http:   func(v map[any]any) { v["a"] = 10 },
 			socket: func(v map[any]any) { v["b"] = v["a"].(int) + 1 },
-			want:   map[any]any{"a": 10, "b": 2},
+			want:   map[any]any{"a": 10, "b": 11},
 		},
 		{
 			name:   "socket deletes a key",
@@ -198,7 +210,7 @@ func TestPerConnMergesWithHTTP(t *testing.T) {
 			name:   "socket sets a key back to its loaded value",
 			before: map[any]any{"a": 1},
 			http:   func(v map[any]any) { v["a"] = 5 },
-			socket: func(v map[any]any) { v["a"] = 2; v["a"] = 1 },
+			socket: func(v map[any]any) { v["a"] = 2; v["a"] = 5 },
 			want:   map[any]any{"a": 5},
 		},
 	}
@@ -206,8 +218,14 @@ func TestPerConnMergesWithHTTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fx := newFixture(t, Config{}, tc.before)
+			changed := make(chan struct{}, 1)
+			fx.m.OnChange(func(*Socket) { changed <- struct{}{} })
 			s, _ := connect(t, fx.m, handshake(fx.key))
+			if tc.first != nil {
+				mustDo(t, s, func(sess *Session) error { tc.first(sess.Values); return nil })
+			}
 			httpEdit(t, fx.mem, fx.key, tc.http)
+			recv(t, changed, "OnChange")
 			mustDo(t, s, func(sess *Session) error { tc.socket(sess.Values); return nil })
 			closeAndWait(t, fx.m, s, "bye")
 			if got := mustStored(t, fx.mem, fx.key); !equalValues(got, tc.want) {
@@ -403,5 +421,70 @@ func TestDoWaitsForOpen(t *testing.T) {
 	s.Open()
 	if err := recv(t, res, "Do"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The sockets of one session on one node share one live copy: each sees
+// the other's changes at once, concurrent events lose nothing, and the
+// session is saved when its last socket here disconnects.
+func TestPerConnOneLivePerNode(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{}, map[any]any{"n": 0})
+	a, _ := connect(t, fx.m, handshake(fx.key))
+	b, _ := connect(t, fx.m, handshake(fx.key))
+	otherKey, _ := login(t, fx.mem, map[any]any{"n": 0})
+	other, _ := connect(t, fx.m, handshake(otherKey))
+	if st := fx.m.Stats(); st.Lives != 2 || st.Sockets != 3 {
+		t.Fatalf("Stats %+v, want 2 lives for 3 sockets", st)
+	}
+
+	mustDo(t, a, set("tab", "a"))
+	mustDo(t, b, func(sess *Session) error {
+		if sess.Values["tab"] != "a" {
+			return fmt.Errorf("b sees tab=%v, want a's change", sess.Values["tab"])
+		}
+		return nil
+	})
+	mustDo(t, other, func(sess *Session) error {
+		if _, ok := sess.Values["tab"]; ok {
+			return errors.New("another session sees the change")
+		}
+		return nil
+	})
+
+	var wg sync.WaitGroup
+	for _, s := range []*Socket{a, b} {
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := do(s, incrN); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+
+	closeAndWait(t, fx.m, a, "bye")
+	if v := mustStored(t, fx.mem, fx.key); v["n"] != 0 || v["tab"] != nil {
+		t.Fatalf("stored %v after the first socket left, want nothing saved yet", v)
+	}
+	// A socket that connects now joins the live copy, changes included.
+	c, _ := connect(t, fx.m, handshake(fx.key))
+	mustDo(t, c, func(sess *Session) error {
+		if sess.Values["n"] != 400 {
+			return fmt.Errorf("a new socket sees n=%v, want 400", sess.Values["n"])
+		}
+		return nil
+	})
+	closeAndWait(t, fx.m, b, "bye")
+	closeAndWait(t, fx.m, c, "bye")
+	if v := mustStored(t, fx.mem, fx.key); v["n"] != 400 || v["tab"] != "a" {
+		t.Fatalf("stored %v, want n=400 tab=a", v)
+	}
+	closeAndWait(t, fx.m, other, "bye")
+	if st := fx.m.Stats(); st != (Stats{}) {
+		t.Fatalf("Stats %+v after every socket left", st)
 	}
 }

@@ -178,9 +178,13 @@ func (m *Manager) sessionEnded(ref string) {
 		if m.cfg.Mode == PerMessage {
 			unlocks = append(unlocks, m.locks.lock(ref))
 		} else {
+			locked := make(map[*live]bool)
 			for _, s := range ending {
-				s.mu.Lock()
-				unlocks = append(unlocks, s.mu.Unlock)
+				if lv := s.lv; lv != nil && !locked[lv] {
+					locked[lv] = true
+					lv.mu.Lock()
+					unlocks = append(unlocks, lv.mu.Unlock)
+				}
 			}
 		}
 		payload := map[string]string{"reason": Reason(ErrEnded)}

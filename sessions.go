@@ -161,9 +161,11 @@ type Manager struct {
 	onInvalid  func(*Socket, error)
 	onClose    func(*Socket, string)
 	onPresence func(Presence)
+	onChange   func(*Socket)
 
 	reg      registry
 	locks    lockTable
+	lives    liveTable   // PerConnection: the live sessions of this node
 	rooms    Broadcaster // the binding's room broadcast, or nil
 	relay    Relay       // the store, if it relays broadcasts between nodes
 	node     string      // this Manager's name among the nodes of the cluster
@@ -254,8 +256,12 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	m.reg.init()
 	m.locks.init()
+	m.lives.init()
 	if n, ok := m.store.(Notifier); ok {
 		n.NotifyEnd(m.sessionEnded)
+	}
+	if n, ok := m.store.(ChangeNotifier); ok {
+		n.NotifyChange(m.sessionChanged)
 	}
 	m.node = newID()[:12]
 	if r, ok := m.store.(Relay); ok {

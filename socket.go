@@ -61,8 +61,7 @@ type Socket struct {
 	dirIn    atomic.Bool // the directory has the socket, as far as we know
 	dirTried bool        // a Join was sent since the last Leave; guarded by dirMu
 
-	mu   sync.Mutex // serializes handlers and saves of a PerConnection socket
-	sess *Session   // PerConnection: the socket's session; guarded by mu
+	lv *live // PerConnection: the session's live copy on this node
 
 	ended  atomic.Bool // the session ended: no more saves
 	kicked atomic.Bool // an operator disconnected it (Manager.Disconnect)
@@ -146,6 +145,10 @@ func (s *Socket) Open() {
 	s.ref = sessionRef(sess, s.key)
 	s.room = m.roomOf(s.ref)
 	s.at = time.Now()
+	existed := false
+	if m.cfg.Mode == PerConnection {
+		s.lv, existed = m.lives.attach(s.ref, s.key, t)
+	}
 	if h := m.cfg.User; h != nil {
 		m.safely("Config.User", func() { s.user = h(sess.Values) })
 		if s.user != "" {
@@ -181,11 +184,19 @@ func (s *Socket) Open() {
 		}
 		unlock()
 	} else {
-		s.mu.Lock()
-		s.sess = t
-		t.save = s.saveLocked
-		s.connected(t)
-		s.mu.Unlock()
+		lv := s.lv
+		lv.mu.Lock()
+		if existed {
+			// The live may hold changes not saved yet: keep them on top of
+			// what the store holds now.
+			if err := lv.sess.refresh(t.Values); err != nil {
+				m.ReportError(err)
+			}
+		} else {
+			t.save = func(ctx context.Context) error { return m.saveLive(ctx, lv, nil) }
+		}
+		s.connected(lv.sess)
+		lv.mu.Unlock()
 	}
 	close(s.ready)
 }
@@ -268,8 +279,12 @@ func (s *Socket) Closed(reason string) {
 		if s.uroom != "" {
 			_ = s.conn.Leave(s.uroom)
 		}
-		if err := s.flushRetry(); err != nil {
-			m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))
+		if s.lv != nil && m.lives.detach(s.lv) {
+			// The session's last socket here: save what its sockets changed.
+			if err := s.flushRetry(); err != nil {
+				m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))
+			}
+			m.lives.forget(s.lv)
 		}
 		s.cancel()
 		if h := m.onClose; h != nil {
@@ -303,11 +318,11 @@ func (s *Socket) end(err error) {
 
 // lockHandlers takes the lock that the socket's handlers run under.
 func (s *Socket) lockHandlers() (unlock func()) {
-	if s.m.cfg.Mode == PerMessage {
+	if s.lv == nil {
 		return s.m.locks.lock(s.ref)
 	}
-	s.mu.Lock()
-	return s.mu.Unlock
+	s.lv.mu.Lock()
+	return s.lv.mu.Unlock
 }
 
 // closeLater closes the connection after Config.CloseGrace, so that what

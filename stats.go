@@ -2,11 +2,12 @@ package iosessions
 
 // Stats are counts of the Manager's side tables at one moment, for
 // monitoring and tests: after every connection has closed (and the
-// Manager's goroutines have finished), all three are zero.
+// Manager's goroutines have finished), all are zero.
 type Stats struct {
 	Sockets  int // live sockets in the registry (Manager.Sockets)
 	Sessions int // sessions with at least one live socket
 	Locks    int // sessions whose per-message lock is held or waited for
+	Lives    int // PerConnection: live session copies shared by sockets
 }
 
 // Stats returns the counts of the Manager's tables. It takes each shard's
@@ -21,5 +22,6 @@ func (m *Manager) Stats() Stats {
 		sh.mu.Unlock()
 	}
 	st.Locks = m.locks.len()
+	st.Lives = m.lives.len()
 	return st
 }

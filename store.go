@@ -109,7 +109,8 @@ type MemoryStore struct {
 	now    func() time.Time
 
 	notifyMu sync.RWMutex
-	notify   []func(id string)
+	notify   []func(id string) // NotifyEnd
+	changes  []func(id string) // NotifyChange
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -236,6 +237,12 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 		life = DefaultMaxAge
 	}
 	s.put(sess.ID, &memEntry{values: values, expires: s.now().Add(life)})
+	s.notifyMu.RLock()
+	fs := s.changes
+	s.notifyMu.RUnlock()
+	for _, f := range fs {
+		f(sess.ID)
+	}
 	key, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
 	if err != nil {
 		return err
@@ -286,6 +293,14 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 func (s *MemoryStore) NotifyEnd(f func(id string)) {
 	s.notifyMu.Lock()
 	s.notify = append(s.notify, f)
+	s.notifyMu.Unlock()
+}
+
+// NotifyChange implements ChangeNotifier: f is called, on the goroutine
+// of Save, with the id of every session that Save stored.
+func (s *MemoryStore) NotifyChange(f func(id string)) {
+	s.notifyMu.Lock()
+	s.changes = append(s.changes, f)
 	s.notifyMu.Unlock()
 }
 

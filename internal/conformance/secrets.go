@@ -87,16 +87,20 @@ func noSecretsLogged(t *testing.T, b Binding) {
 			wantJSON(t, "incr while down", c.call(t, "incr"), map[iosessions.Mode]string{
 				iosessions.PerConnection: `2`, iosessions.PerMessage: `{"error":"session store unavailable"}`,
 			}[mode])
+			// The session's last socket here leaves: its save is lost.
 			_ = c.Close()
+			_ = bt.Close()
 			if mode == iosessions.PerConnection {
 				waitFor(t, "the lost save logged", func() bool { return strings.Contains(logs.String(), "changes not saved") })
 			}
 			e.store.down.Store(false)
 
+			after := e.dial(t, "websocket", withCookie(cookie), "")
+			after.expect(t, "welcome")
 			if code := e.post(t, "/logout", cookie, nil); code != http.StatusNoContent {
 				t.Fatalf("logout: %d", code)
 			}
-			bt.expect(t, "sinvalid")
+			after.expect(t, "sinvalid")
 			time.Sleep(100 * time.Millisecond) // the handlers and saves of the end
 
 			out := logs.String()
