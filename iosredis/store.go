@@ -53,7 +53,8 @@ type Store struct {
 	ttl    time.Duration // of locks
 	codec  redisstore.GobSerializer
 
-	mu      sync.Mutex // guards notify, relays and sub
+	mu      sync.Mutex // guards notify, relays, sub and live
+	live    []string   // the live nodes the last Sockets found
 	notify  []func(id string)
 	relays  []func(msg []byte)
 	pushes  []func(msg []byte)
