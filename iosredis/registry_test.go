@@ -275,6 +275,11 @@ func commandStats(t *testing.T, c *redis.Client) map[string]int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseStats(info)
+}
+
+// parseStats parses INFO commandstats.
+func parseStats(info string) map[string]int64 {
 	out := make(map[string]int64)
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
