@@ -82,6 +82,13 @@ var (
 
 // NewStore returns a Store on client, which it does not close. It checks
 // that Redis answers within ctx. A nil opts means the defaults.
+//
+// client is redis.NewClient's for one Redis, redis.NewClusterClient's for
+// Redis Cluster (see the package documentation for its hash tags) or
+// redis.NewFailoverClient's for Redis behind Sentinel:
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"}})
+//	client := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379"}})
 func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
