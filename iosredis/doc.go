@@ -1,7 +1,8 @@
 // Package iosredis keeps iosessions' sessions in Redis, for apps that run
-// on several nodes: github.com/rbcervilla/redisstore/v9 (the key layout,
-// ids and gob encoding of its sessions are redisstore's) with what it
-// lacks for sockets on many nodes.
+// on several nodes: github.com/rbcervilla/redisstore/v9 (a session's key
+// is KeyPrefix + id and its values are gob, as in redisstore; ids are
+// redisstore's in braces, see below) with what it lacks for sockets on
+// many nodes. It works on one Redis, on Redis Cluster and behind Sentinel.
 //
 // Store guards against two habits of redisstore: it never adopts a session
 // id that a client chose (redisstore keeps a cookie's value as the id of a
@@ -37,4 +38,29 @@
 // Cross-node messages use Redis pub/sub through go-redis, which resubscribes
 // by itself after Redis restarts; a message published while a node was cut
 // off is made up for by the check.
+//
+// # Redis Cluster and Sentinel
+//
+// NewStore takes any go-redis client: redis.NewClient for one Redis,
+// redis.NewClusterClient for Redis Cluster, redis.NewFailoverClient for a
+// master that Sentinel watches (or redis.NewUniversalClient for any of
+// them). Every node of the app uses the same kind of client and the same
+// KeyPrefix. The keys and channels of a Store are
+//
+//	<prefix>{<id>}          a session (its id is {…}: see below)
+//	<prefix>lock:{<id>}     its lock while a PerMessage event runs
+//	<prefix>token:<nonce>   a shim token's nonce, once used
+//	<prefix>{reg}:…         the registry of sockets and presence (see Join)
+//	<prefix>ended, <prefix>relay, <prefix>push   pub/sub channels
+//
+// A session id is 64 random bytes in base32 (redisstore's spelling) in
+// braces, which make it a Redis Cluster hash tag: a session and its lock
+// hash to one slot, so the scripts that take both run on a cluster, and
+// sessions spread over its masters; the registry's keys share the tag
+// {reg}. Every script names the keys it touches in KEYS. Classic pub/sub
+// reaches every node of a cluster, whichever master a client publishes
+// on or subscribes to. KeyPrefix may not hold a brace.
+//
+// The hash tags changed the key layout: ids without braces, saved by
+// earlier versions, are not read (their users log in again).
 package iosredis

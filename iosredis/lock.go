@@ -76,6 +76,8 @@ return 1`)
 func (s *Store) Lock(ctx context.Context, _ string, id string) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	// The id is a hash tag (see newID): the lock and the session share a
+	// slot, as the scripts that take both need on Redis Cluster.
 	h := &held{id: id, key: s.prefix + "lock:" + id, token: hex.EncodeToString(b[:])}
 	if err := s.lockLoad(ctx, h); err != nil {
 		return nil, nil, err

@@ -5,7 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
-
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +69,15 @@ func (l *commandLog) add(c redis.Cmder) {
 	l.mu.Lock()
 	l.cmds = append(l.cmds, name)
 	l.mu.Unlock()
+}
+
+// takeAll returns the commands since the last take, the beats included.
+func (l *commandLog) takeAll() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.cmds
+	l.cmds = nil
+	return out
 }
 
 // take returns the commands since the last take, without the beats.
@@ -230,7 +239,7 @@ func TestTwoCommandsPerEvent(t *testing.T) {
 		}
 		// The log is read around the server's counts, so that what ran
 		// beside the events in between is in the log.
-		log.take()
+		log.takeAll()
 		before := commandStats(t, c)
 		const n = 100
 		for i := 0; i < n; i++ {
@@ -239,7 +248,7 @@ func TestTwoCommandsPerEvent(t *testing.T) {
 			}
 		}
 		after := commandStats(t, c)
-		sent := log.take()
+		sent := log.takeAll()
 		// Left out: what runs beside the events (the presence beats, the
 		// periodic existence check) and a new connection's handshake
 		// (go-redis dials one when its pool has none free).
@@ -275,6 +284,11 @@ func commandStats(t *testing.T, c *redis.Client) map[string]int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseStats(info)
+}
+
+// parseStats parses INFO commandstats.
+func parseStats(info string) map[string]int64 {
 	out := make(map[string]int64)
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
@@ -295,4 +309,129 @@ func tally(cmds []string) map[string]int {
 		out[c]++
 	}
 	return out
+}
+
+// TestRegistry runs the registry's scripts on one redis-server (see
+// testRegistry; TestCluster runs them on a cluster).
+func TestRegistry(t *testing.T) {
+	_, c, _ := newStore(t, nil)
+	testRegistry(t, c)
+}
+
+// testRegistry: sockets join and leave; Sockets lists those of live
+// nodes; a node that stops beating is reaped by one beat of another node
+// (two scripts: the first finds it dead, the second reaps it with its
+// keys), its subjects reported absent exactly once even when two nodes
+// beat at once, its keys deleted; Part takes a node out.
+func testRegistry(t *testing.T, c redis.UniversalClient) {
+	ctx := context.Background()
+	var log commandLog
+	c.AddHook(&log)
+	stores := make([]*iosredis.Store, 2)
+	for i := range stores {
+		s, err := iosredis.NewStore(ctx, c, &iosredis.Options{KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	a, b := stores[0], stores[1]
+	join := func(s *iosredis.Store, node, id, user string, ttl time.Duration) {
+		t.Helper()
+		si := iosessions.SocketInfo{Node: node, ID: id, User: user, Transport: "websocket"}
+		fresh, present, err := s.Join(ctx, si, []string{"u:" + user}, ttl)
+		if err != nil || !fresh || len(present) != 1 || present[0] != "u:"+user {
+			t.Fatalf("Join %s on %s: fresh %v, present %v, %v; want a fresh node and u:%s present", id, node, fresh, present, err, user)
+		}
+	}
+	join(a, "dies", "s1", "ann", 300*time.Millisecond)
+	join(b, "lives", "s2", "bob", 10*time.Second)
+	socketIDs := func(s *iosredis.Store) []string {
+		t.Helper()
+		socks, err := s.Sockets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, si := range socks {
+			ids = append(ids, si.Node+"/"+si.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := socketIDs(a); !slices.Equal(got, []string{"dies/s1", "lives/s2"}) {
+		t.Fatalf("Sockets = %v, want dies/s1 lives/s2", got)
+	}
+	log.take()
+	if got := socketIDs(a); len(got) != 2 {
+		t.Fatalf("Sockets again = %v", got)
+	}
+	log.mu.Lock()
+	if n := len(log.cmds); n != 1 {
+		t.Errorf("Sockets with the live nodes known: %d commands %v, want one script", n, log.cmds)
+	}
+	log.cmds = nil
+	log.mu.Unlock()
+
+	waitUntil(t, "node dies to miss its beat", func() bool {
+		nodes, err := a.Nodes(ctx)
+		return err == nil && !slices.Contains(nodes, "dies")
+	})
+	if got := socketIDs(b); !slices.Equal(got, []string{"lives/s2"}) {
+		t.Fatalf("Sockets after node dies missed its beat = %v, want lives/s2", got)
+	}
+
+	// Two nodes beat at once: ann goes absent once, in one of them.
+	var wg sync.WaitGroup
+	absent := make([][]string, 2)
+	errs := make([]error, 2)
+	for i, node := range []string{"lives", "other"} {
+		wg.Go(func() { _, absent[i], errs[i] = stores[i].Beat(ctx, node, 10*time.Second, 0) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if all := append(absent[0], absent[1]...); !slices.Equal(all, []string{"u:ann"}) {
+		t.Fatalf("beats reported absent %v and %v, want u:ann once", absent[0], absent[1])
+	}
+	for _, k := range []string{"sockets:dies", "nodecount:dies"} {
+		if n := c.Exists(ctx, prefix+"{reg}:"+k).Val(); n != 0 {
+			t.Errorf("%s left after the reap", k)
+		}
+	}
+	if present, err := a.Present(ctx); err != nil || !slices.Equal(present, []string{"u:bob"}) {
+		t.Fatalf("Present = %v, %v; want u:bob", present, err)
+	}
+	log.mu.Lock()
+	log.cmds = nil
+	log.mu.Unlock()
+	if _, absent, err := b.Beat(ctx, "lives", 10*time.Second, 0); err != nil || len(absent) != 0 {
+		t.Fatalf("Beat = %v, %v", absent, err)
+	}
+	log.mu.Lock()
+	if n := count(log.cmds, "script:beat"); n != 1 || len(log.cmds) != 1 {
+		t.Errorf("a beat with no dead node: %v, want one script", log.cmds)
+	}
+	log.mu.Unlock()
+
+	si := iosessions.SocketInfo{Node: "lives", ID: "s2"}
+	if err := b.Leave(ctx, si, []string{"u:bob"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := socketIDs(b); len(got) != 0 {
+		t.Fatalf("Sockets after Leave = %v", got)
+	}
+	for _, node := range []string{"lives", "other"} {
+		if err := b.Part(ctx, node, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if nodes, err := a.Nodes(ctx); err != nil || len(nodes) != 0 {
+		t.Fatalf("Nodes after Part = %v, %v", nodes, err)
+	}
+	if present, err := a.Present(ctx); err != nil || !slices.Equal(present, []string{"u:bob"}) {
+		t.Fatalf("Present within bob's grace = %v, %v; want u:bob", present, err)
+	}
 }

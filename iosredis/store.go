@@ -2,11 +2,14 @@ package iosredis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +24,10 @@ import (
 // documented default.
 type Options struct {
 	// KeyPrefix is prepended to session ids to make their Redis keys;
-	// locks and the channel of ended sessions are named after it too.
-	// Default "session:", redisstore's.
+	// locks, shim token nonces, the registry and the pub/sub channels are
+	// named after it too. Default "session:", redisstore's. It may not
+	// hold a brace: the keys' hash tags (see the package documentation)
+	// must be the Store's own.
 	KeyPrefix string
 
 	// Session are the cookie options of new sessions, and MaxAge their
@@ -48,7 +53,8 @@ type Store struct {
 	ttl    time.Duration // of locks
 	codec  redisstore.GobSerializer
 
-	mu      sync.Mutex // guards notify, relays and sub
+	mu      sync.Mutex // guards notify, relays, sub and live
+	live    []string   // the live nodes the last Sockets found
 	notify  []func(id string)
 	relays  []func(msg []byte)
 	pushes  []func(msg []byte)
@@ -76,6 +82,13 @@ var (
 
 // NewStore returns a Store on client, which it does not close. It checks
 // that Redis answers within ctx. A nil opts means the defaults.
+//
+// client is redis.NewClient's for one Redis, redis.NewClusterClient's for
+// Redis Cluster (see the package documentation for its hash tags) or
+// redis.NewFailoverClient's for Redis behind Sentinel:
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"}})
+//	client := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379"}})
 func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -83,6 +96,9 @@ func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) 
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "session:"
+	}
+	if strings.ContainsAny(o.KeyPrefix, "{}") {
+		return nil, fmt.Errorf("iosredis: Options.KeyPrefix %q holds a brace; the Store's hash tags must be its own", o.KeyPrefix)
 	}
 	cookie := sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	if o.Session != nil {
@@ -102,6 +118,7 @@ func NewStore(ctx context.Context, client redis.UniversalClient, opts *Options) 
 		return nil, fmt.Errorf("iosredis: %w", err)
 	}
 	rs.KeyPrefix(o.KeyPrefix)
+	rs.KeyGen(newID)
 	rs.Options(cookie)
 	return &Store{rs: rs, client: client, prefix: o.KeyPrefix, opts: cookie, ttl: o.LockTTL, stop: make(chan struct{})}, nil
 }
@@ -184,8 +201,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 }
 
 // Load implements iosessions.Loader. The key is the cookie's value, which
-// is the session id (redisstore's cookies are not signed; its ids are 512
-// random bits).
+// is the session id (redisstore's cookies are not signed; ids are 512
+// random bits, see newID).
 func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, error) {
 	if !validID(key) {
 		return nil, iosessions.ErrBadKey
@@ -376,13 +393,28 @@ func (s *Store) Exist(ctx context.Context, _ string, ids []string) ([]bool, erro
 	return out, nil
 }
 
-// validID reports whether id is spelled like a redisstore id: 64 bytes in
-// base32 without padding. Anything else is not looked up.
+// newID returns a new session id: 64 random bytes in base32 without
+// padding, as redisstore spells them, in braces. The braces make the id a
+// Redis Cluster hash tag, so that every key of the session (prefix+id, its
+// lock prefix+"lock:"+id) hashes to one slot and the scripts that take
+// several of them work on a cluster, while sessions spread over the
+// cluster's masters. Braces are cookie-octets (RFC 6265): the cookie
+// carries the id as it is.
+func newID() (string, error) {
+	var b [64]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "{" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]) + "}", nil
+}
+
+// validID reports whether id is spelled like an id of newID. Anything
+// else, ids of the layout before hash tags included, is not looked up.
 func validID(id string) bool {
-	if len(id) != 103 {
+	if len(id) != 105 || id[0] != '{' || id[104] != '}' {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
+	for i := 1; i < 104; i++ {
 		if c := id[i]; !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
 			return false
 		}

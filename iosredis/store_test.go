@@ -76,7 +76,7 @@ func request(c *http.Cookie) *http.Request {
 // the client's id is never written (redisstore would adopt it).
 func TestFixation(t *testing.T) {
 	s, c, _ := newStore(t, nil)
-	for _, chosen := range []string{strings.Repeat("A", 103), "attacker-chosen", ""} {
+	for _, chosen := range []string{"{" + strings.Repeat("A", 103) + "}", strings.Repeat("A", 103), "attacker-chosen", ""} {
 		r := request(&http.Cookie{Name: "session", Value: chosen})
 		sess, err := s.New(r, "session")
 		if err != nil {
@@ -304,6 +304,7 @@ func TestNewStoreOptions(t *testing.T) {
 	for _, o := range []*iosredis.Options{
 		{Session: &sessions.Options{MaxAge: 0}},
 		{LockTTL: -1},
+		{KeyPrefix: "app{x}:"}, // would take the keys' hash tag
 	} {
 		if _, err := iosredis.NewStore(context.Background(), rs.Client(), o); err == nil {
 			t.Errorf("NewStore(%+v): no error", o)

@@ -2,6 +2,8 @@
 # deps.sh installs what the example and the end-to-end tests need and is
 # missing: redis-server and chromium (Debian packages), and the npm packages
 # of example/web and test/e2e. It is idempotent: a second run does nothing.
+# redis-cli (Debian's redis-tools, which redis-server depends on) makes the
+# Redis Cluster of the tests (internal/redistest.StartCluster).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ die() { echo "deps.sh: $*" >&2; exit 1; }
 # Debian packages, only when their command is missing.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
 	command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them; install them by hand"

@@ -1,6 +1,7 @@
 // Package redistest runs a private redis-server for tests, which they may
-// stop and start again to test faults. scripts/deps.sh installs
-// redis-server.
+// stop and start again to test faults, and a private three-master Redis
+// Cluster (StartCluster). scripts/deps.sh installs redis-server and
+// redis-cli.
 package redistest
 
 import (
