@@ -43,6 +43,7 @@ func run() error {
 	storeKind := flag.String("store", "memory", "memory or redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
 	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
+	adminToken := flag.String("admin-token", "", "the secret of the admin views (empty: admin off); with -engine v4 also the socket.io Admin UI's password, for user admin, at /admin-ui/")
 	flag.Parse()
 
 	if *grace <= 0 {
@@ -87,8 +88,11 @@ func run() error {
 	switch *engine {
 	case "googollee":
 		io, err = newGoogollee(app)
+		if *adminToken != "" {
+			adminUIUnsupported()
+		}
 	case "v4":
-		io, err = newZishang520(app, be.redis)
+		io, err = newZishang520(app, be.redis, *adminToken)
 	default:
 		err = fmt.Errorf("unknown -engine %q", *engine)
 	}
@@ -105,6 +109,9 @@ func run() error {
 	mux.HandleFunc("POST /logout", app.logout)
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
+	if *adminToken != "" && *engine == "v4" {
+		mux.Handle("GET "+adminUIPath, serveAdminUI())
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
