@@ -257,17 +257,22 @@ func (a *adminUI) loop() {
 }
 
 // emit sends ev to every admin socket (on every node, with an adapter
-// that spans nodes), or, with to, to that admin socket only.
+// that spans nodes), or, with to, to that admin socket only (on any node).
 func (a *adminUI) emit(to socket.SocketId, ev string, args ...any) {
 	for i, v := range args {
 		args[i] = asJSON(v)
 	}
+	room := adminRoom
 	if to != "" {
-		_ = a.nsp.To(socket.Room(to)).Emit(ev, args...)
-		return
+		room = socket.Room(to)
 	}
-	_ = a.nsp.Emit(ev, args...)
+	// To a room, not Namespace.Emit: the engine's Redis adapter (v3.0.2)
+	// carried only room broadcasts to the other nodes when tried.
+	_ = a.nsp.To(room).Emit(ev, args...)
 }
+
+// adminRoom is the room of every admin socket, on every node.
+const adminRoom socket.Room = "iosessions:admin"
 
 // authenticate is the admin namespace's middleware: the login, or the id
 // of an earlier login, else "invalid credentials".
@@ -351,6 +356,7 @@ func (a *adminUI) onAdmin(args ...any) {
 			session = a.newSession()
 		}
 		id := sock.Id()
+		sock.Join(adminRoom)
 		a.note(func(st *adminState) {
 			if session != "" {
 				a.emit(id, "session", session)
@@ -358,10 +364,11 @@ func (a *adminUI) onAdmin(args ...any) {
 			a.emit(id, "config", map[string]any{"supportedFeatures": a.features()})
 			a.emit(id, "all_sockets", a.all(st))
 			a.stats(st)
+			// Then the other nodes send theirs, after all_sockets, which
+			// resets the UI's list (an adapter that spans nodes carries
+			// the request; the in-memory one has no other node).
+			_ = a.nsp.ServerSideEmit(adminSocketsEvent, string(id))
 		})
-		// The other nodes send theirs (an adapter that spans nodes
-		// carries it; the in-memory one has no other node).
-		_ = a.nsp.ServerSideEmit(adminSocketsEvent, string(id))
 		return nil
 	})
 }
