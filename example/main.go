@@ -43,7 +43,7 @@ func run() error {
 	storeKind := flag.String("store", "memory", "memory or redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
 	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
-	adminToken := flag.String("admin-token", "", "the secret of the admin views (GET /admin/sockets with Authorization: Bearer TOKEN); empty: admin off")
+	adminToken := flag.String("admin-token", "", "the secret of the admin views (empty: admin off): GET /admin/sockets with Authorization: Bearer TOKEN; with -engine v4 also the socket.io Admin UI's password, for user admin, at /admin-ui/")
 	flag.Parse()
 
 	if *grace <= 0 {
@@ -88,8 +88,11 @@ func run() error {
 	switch *engine {
 	case "googollee":
 		io, err = newGoogollee(app)
+		if *adminToken != "" {
+			adminUIUnsupported()
+		}
 	case "v4":
-		io, err = newZishang520(app, be.redis)
+		io, err = newZishang520(app, be.redis, *adminToken)
 	default:
 		err = fmt.Errorf("unknown -engine %q", *engine)
 	}
@@ -107,8 +110,11 @@ func run() error {
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
 	if *adminToken != "" {
-		// Opt-in: without -admin-token the path is not mounted (404).
+		// Opt-in: without -admin-token the paths are not mounted (404).
 		mux.Handle("/admin/sockets", m.AdminHandler(iosessions.BearerToken(*adminToken)))
+		if *engine == "v4" {
+			mux.Handle("GET "+adminUIPath, serveAdminUI())
+		}
 	}
 
 	ln, err := net.Listen("tcp", *addr)

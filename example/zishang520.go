@@ -20,7 +20,10 @@ import (
 // srv.Engine().To(room).Emit reaches the room's sockets on all of them.
 // Sessions do not need it: a logout reaches other nodes through the
 // store (iosredis), and the binding's sinvalid broadcasts stay local.
-func newZishang520(a *app, rc *redis.Client) (engineServer, error) {
+// With adminToken, namespace /admin speaks the socket.io Admin UI's
+// protocol, login admin / adminToken, in its development mode (events
+// listed); the adapter carries it across nodes too.
+func newZishang520(a *app, rc *redis.Client, adminToken string) (engineServer, error) {
 	var opts *zishang520.Options
 	var client *sioredis.RedisClient
 	if rc != nil {
@@ -43,6 +46,13 @@ func newZishang520(a *app, rc *redis.Client) (engineServer, error) {
 	zishang520.OnMessage(srv, "incr", a.incr)
 	zishang520.OnMessage(srv, "whoami", a.whoami)
 	zishang520.OnEvent(srv, "echo", echo)
+	if adminToken != "" {
+		err := srv.AdminUI(zishang520.AdminUIOptions{Username: "admin", Password: adminToken, Events: true})
+		if err != nil {
+			_ = srv.Close()
+			return nil, err
+		}
+	}
 	return srv, nil
 }
 

@@ -85,6 +85,8 @@ type Server struct {
 	draining bool                                   // Shutdown began: new handshakes get 503
 	events   map[string]func(*socket.Socket, []any) // by event name
 
+	admin *adminUI // see AdminUI; guarded by mu
+
 	gates sync.Map      // engine id -> *connGate, see gate.go
 	limit time.Duration // how long a gate holds at most: the engine's ConnectTimeout
 }
@@ -195,7 +197,11 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	admin := s.admin
 	s.mu.Unlock()
+	if admin != nil {
+		admin.close()
+	}
 	done := make(chan error, 1)
 	s.io.Close(func(err error) { done <- err })
 	err := <-done
