@@ -80,6 +80,7 @@ func run() error {
 		return err
 	}
 	app := &app{m: m}
+	metrics := metricsHandler(m)
 	m.OnConnection(app.connected)
 	m.OnPresence(app.presence)
 
@@ -105,6 +106,7 @@ func run() error {
 	mux.HandleFunc("POST /logout", app.logout)
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
+	mux.Handle("GET /metrics", metrics)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
