@@ -23,9 +23,12 @@ import (
 // reads only the fields it needs.
 //
 // Observe is called on the goroutine doing the work (a binding's event
-// goroutine, a goroutine of the Manager), never while the Manager holds a
-// lock, possibly from many goroutines at once: it must be safe for
-// concurrent use and must not block (increment counters; do not do I/O).
+// goroutine, a goroutine of the Manager), possibly from many goroutines at
+// once, never while a lock of the Manager's tables (registry, lock table)
+// is held. Like a session event's handler, it may run while that socket's
+// or session's own event lock is held (a store call made for the event),
+// so a slow Observe slows that session. It must be safe for concurrent
+// use and must not block: increment counters, do no I/O.
 // A panic in Observe is recovered and reported to Config.ErrorHandler as
 // a *PanicError from "observer"; the socket goes on.
 type Observer interface {
