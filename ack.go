@@ -72,6 +72,7 @@ func (m *Manager) RecoverEngine() {
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
+		m.observe(Observation{Kind: KindPanic, Where: "engine"})
 		m.ReportError(&PanicError{Where: "engine", Value: v, Stack: debug.Stack()})
 	}
 }

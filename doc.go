@@ -83,6 +83,15 @@
 // panic in any handler is recovered and reported as a *PanicError to
 // Config.ErrorHandler.
 //
+// # Observing
+//
+// Manager.Observe sets an Observer that receives what the Manager does:
+// handshake outcomes, session events, store calls with their latency,
+// saves lost, pushes and recovered panics, each as a small Observation
+// whose strings come from fixed sets (never an id, a user or an error's
+// text). The iosessions/iosprom subpackage turns them into Prometheus
+// metrics; the core itself imports no metrics library.
+//
 // # Goroutines
 //
 // Bindings document which goroutine runs each handler. The core adds: the

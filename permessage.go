@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // Per message: every event reloads the session (one store load), runs the
@@ -76,12 +77,25 @@ func (m *Manager) lockSession(ctx context.Context, ref string) (held context.Con
 	}
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()
+	t := m.callStart()
 	held, unlockStore, err := l.Lock(lctx, m.cfg.Name, ref)
 	if err != nil {
+		err = m.storeErr(lctx, err)
+		m.callEnd(OpLock, t, err)
 		unlockLocal()
-		return nil, nil, m.storeErr(lctx, err)
+		return nil, nil, err
 	}
-	return context.WithoutCancel(held), func() { unlockStore(); unlockLocal() }, nil
+	m.callEnd(OpLock, t, nil)
+	return context.WithoutCancel(held), func() {
+		t := m.callStart()
+		unlockStore()
+		var d time.Duration
+		if !t.IsZero() {
+			d = time.Since(t)
+		}
+		unlockLocal()
+		m.callEndAfter(OpUnlock, t, d, nil)
+	}, nil
 }
 
 // commit saves what changed in t since it was loaded or last saved, with

@@ -136,14 +136,21 @@ func (m *Manager) Push(ctx context.Context, to Target, event string, data any) (
 		}
 		p.mu.Unlock()
 		if done && res.Acked >= res.Sockets {
+			m.pushed(res)
 			return res, nil
 		}
 		select {
 		case <-p.changed:
 		case <-ctx.Done():
+			m.pushed(res)
 			return res, nil
 		}
 	}
+}
+
+// pushed observes a push that returned res.
+func (m *Manager) pushed(res PushResult) {
+	m.observe(Observation{Kind: KindPush, Sockets: res.Sockets, Acked: res.Acked})
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -162,6 +163,7 @@ type Manager struct {
 	onClose    func(*Socket, string)
 	onPresence func(Presence)
 	onChange   func(*Socket)
+	obs        atomic.Pointer[Observer] // see Observe; nil: none
 
 	reg      registry
 	locks    lockTable
@@ -243,7 +245,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	m.tokens = t
 	m.ledger = newMemLedger()
 	if l, ok := store.(TokenLedger); ok {
-		m.ledger = l
+		m.ledger = observedLedger{l, m}
 	}
 	m.cfg = cfg
 	if store == nil { // only now: a failed New must not leave its janitor running
@@ -265,7 +267,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	m.node = newID()[:12]
 	if r, ok := m.store.(Relay); ok {
-		m.relay = r
+		m.relay = observedRelay{r, m}
 		r.OnRelay(m.fromRelay)
 	}
 	if f, ok := m.store.(PushFeed); ok {
@@ -275,10 +277,10 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	m.pres.events = make(chan Presence, 1024)
 	m.pres.dir = newMemDirectory()
 	if d, ok := m.store.(Directory); ok {
-		m.pres.dir = d
+		m.pres.dir = observedDir{d, m}
 	}
 	if c, ok := m.store.(Checker); ok {
-		m.goTracked(func() { m.checker(c, cfg.CheckInterval) })
+		m.goTracked(func() { m.checker(observedChecker{c, m}, cfg.CheckInterval) })
 	}
 	if cfg.Mode == PerConnection && cfg.FlushInterval > 0 {
 		m.goTracked(func() { m.flusher(cfg.FlushInterval) })
@@ -376,7 +378,10 @@ func (m *Manager) end(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return false, err
 	}
 	sess.Options.MaxAge = -1
-	if err := m.store.Save(m.request(ctx, key), w, sess); err != nil {
+	t := m.callStart()
+	err = m.store.Save(m.request(ctx, key), w, sess)
+	m.callEnd(OpDelete, t, err)
+	if err != nil {
 		return false, fmt.Errorf("iosessions: delete session: %w", err)
 	}
 	m.sessionEnded(sessionRef(sess, key))
@@ -460,6 +465,7 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 	defer cancel()
 	var sess *sessions.Session
 	var err error
+	t := m.callStart()
 	if l, ok := m.store.(Loader); ok {
 		sess, err = l.Load(ctx, m.cfg.Name, key)
 	} else {
@@ -472,8 +478,11 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 		}
 	}
 	if err != nil {
-		return nil, m.storeErr(ctx, err) // never a session beside an error
+		err = m.storeErr(ctx, err)
+		m.callEnd(OpLoad, t, err)
+		return nil, err // never a session beside an error
 	}
+	m.callEnd(OpLoad, t, nil)
 	return sess, nil
 }
 
@@ -485,8 +494,11 @@ func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()
+	t := m.callStart()
 	if u, ok := m.store.(Updater); ok {
-		return m.storeErr(ctx, u.Update(ctx, m.cfg.Name, sess.ID, c.apply))
+		err := m.storeErr(ctx, u.Update(ctx, m.cfg.Name, sess.ID, c.apply))
+		m.callEnd(OpUpdate, t, err)
+		return err
 	}
 	// Any other store: reload, apply, save. Not atomic against another
 	// process; PerMessage serializes this process's writers.
@@ -494,12 +506,19 @@ func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string
 	cur, err := m.store.New(r, m.cfg.Name)
 	if err != nil || cur.IsNew || cur.ID != sess.ID {
 		if err == nil || isDecodeError(err) {
-			return ErrNotFound
+			err = ErrNotFound
+		} else {
+			err = m.storeErr(ctx, err)
 		}
-		return m.storeErr(ctx, err)
+		m.callEnd(OpLoad, t, err)
+		return err
 	}
+	m.callEnd(OpLoad, t, nil)
 	c.apply(cur.Values)
-	return m.storeErr(ctx, m.store.Save(r, discard{}, cur))
+	t = m.callStart()
+	err = m.storeErr(ctx, m.store.Save(r, discard{}, cur))
+	m.callEnd(OpSave, t, err)
+	return err
 }
 
 // storeErr classifies a store error for sockets.

@@ -41,12 +41,13 @@ type Conn interface {
 // Socket is one socket.io connection as the library sees it: its
 // connection, and the session it carried at connect, if any.
 type Socket struct {
-	m      *Manager
-	conn   Conn
-	ctx    context.Context
-	cancel context.CancelFunc
-	ready  chan struct{} // closed once Open is done
-	loaded chan struct{} // closed once the session is loaded, before handlers run
+	m       *Manager
+	conn    Conn
+	binding string // the Conn's Binder, for observations
+	ctx     context.Context
+	cancel  context.CancelFunc
+	ready   chan struct{} // closed once Open is done
+	loaded  chan struct{} // closed once the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
 	err   error     // why the socket has no session; nil if it has one
@@ -111,7 +112,8 @@ func (s *Socket) Err() error {
 // connection may already emit. Accept does no I/O.
 func (m *Manager) Accept(c Conn) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Socket{m: m, conn: c, ctx: ctx, cancel: cancel, ready: make(chan struct{}), loaded: make(chan struct{})}
+	s := &Socket{m: m, conn: c, binding: bindingOf(c), ctx: ctx, cancel: cancel,
+		ready: make(chan struct{}), loaded: make(chan struct{})}
 	m.presOnce.Do(m.startPresence)
 	m.reg.add(s)
 	return s
@@ -128,6 +130,7 @@ func (s *Socket) Open() {
 		s.err = err
 		close(s.loaded)
 		close(s.ready)
+		s.handshake(err)
 		s.tell(err)
 		if m.cfg.CloseInvalid {
 			s.closeLater()
@@ -139,6 +142,7 @@ func (s *Socket) Open() {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		close(s.loaded)
 		close(s.ready)
+		s.handshake(s.err)
 		s.tell(s.err)
 		return
 	}
@@ -173,9 +177,11 @@ func (s *Socket) Open() {
 		if err != nil { // the sconnection handler cannot save: do not run it
 			s.err = err
 			close(s.ready)
+			s.handshake(err)
 			s.tell(err)
 			return
 		}
+		s.handshake(nil)
 		t.save = func(context.Context) error { return s.commit(held, t) }
 		if s.connected(t) == nil { // nothing is saved after a panic
 			if err := s.commit(held, t); err != nil {
@@ -184,6 +190,7 @@ func (s *Socket) Open() {
 		}
 		unlock()
 	} else {
+		s.handshake(nil)
 		lv := s.lv
 		lv.mu.Lock()
 		if existed {
@@ -244,6 +251,17 @@ func (s *Socket) connected(t *Session) error {
 // store's error, fn's error, or a *PanicError when fn panicked; fn runs
 // only with a valid session.
 func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
+	if !s.m.observing() {
+		return s.do(ctx, fn)
+	}
+	start := time.Now()
+	err := s.do(ctx, fn)
+	s.m.observe(Observation{Kind: KindEvent, Binding: s.binding, Mode: s.m.cfg.Mode,
+		Outcome: outcomeOf(err), Duration: time.Since(start)})
+	return err
+}
+
+func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
@@ -269,6 +287,7 @@ func (s *Socket) Closed(reason string) {
 		return
 	}
 	m := s.m
+	m.observe(Observation{Kind: KindClose, Binding: s.binding})
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
@@ -282,6 +301,7 @@ func (s *Socket) Closed(reason string) {
 		if s.lv != nil && m.lives.detach(s.lv) {
 			// The session's last socket here: save what its sockets changed.
 			if err := s.flushRetry(); err != nil {
+				m.observe(Observation{Kind: KindSaveLost, Binding: s.binding})
 				m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))
 			}
 			m.lives.forget(s.lv)
@@ -291,6 +311,14 @@ func (s *Socket) Closed(reason string) {
 			m.safely("disconnect", func() { h(s, reason) })
 		}
 	})
+}
+
+// handshake observes the outcome of the socket's handshake: err is why
+// it has no session, nil when it has one.
+func (s *Socket) handshake(err error) {
+	if s.m.observing() {
+		s.m.observe(Observation{Kind: KindHandshake, Binding: s.binding, Outcome: outcomeOf(err)})
+	}
 }
 
 // tell sends the client "sinvalid" and runs the sinvalid handler.
@@ -344,6 +372,7 @@ func (m *Manager) safely(where string, f func()) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &PanicError{Where: where, Value: v, Stack: debug.Stack()}
+			m.observe(Observation{Kind: KindPanic, Where: where})
 			m.ReportError(err)
 		}
 	}()

@@ -8,6 +8,7 @@ package main_test
 //   - TestContract runs test/e2e/contract.js (socket.io-client in Node)
 //     for each engine × transport × mode; its subtests run in parallel
 //     (-parallel, GOMAXPROCS by default), each against its own example.
+//     After the script, it scrapes GET /metrics (checkMetrics).
 //   - TestBrowser runs test/e2e/browser.js (the example page in headless
 //     Chromium) for each engine × mode.
 //   - TestNodes (nodes_test.go) runs test/e2e/nodes.js against two
@@ -99,6 +100,7 @@ func TestContract(t *testing.T) {
 			srv := startExample(t, buildExample(t, r.engine), root, args...)
 			runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
 				"contract.js", "--url", srv.url, "--engine", r.engine, "--transport", r.transport, "--mode", r.mode, "--keep-going")
+			checkMetrics(t, srv.url, r.engine, r.mode)
 			srv.stop(t)
 		})
 	}

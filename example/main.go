@@ -81,6 +81,7 @@ func run() error {
 		return err
 	}
 	app := &app{m: m}
+	metrics := metricsHandler(m)
 	m.OnConnection(app.connected)
 	m.OnPresence(app.presence)
 
@@ -116,6 +117,7 @@ func run() error {
 			mux.Handle("GET "+adminUIPath, serveAdminUI())
 		}
 	}
+	mux.Handle("GET /metrics", metrics)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

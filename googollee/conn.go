@@ -94,4 +94,11 @@ func (c *Conn) Leave(room string) error {
 	return nil
 }
 
-var _ iosessions.Roomer = (*Conn)(nil)
+// Binding returns "googollee", the name of this binding in observations
+// (iosessions.Binder).
+func (c *Conn) Binding() string { return "googollee" }
+
+var (
+	_ iosessions.Roomer = (*Conn)(nil)
+	_ iosessions.Binder = (*Conn)(nil)
+)

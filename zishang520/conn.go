@@ -146,4 +146,11 @@ func (c *Conn) Leave(room string) error {
 // Engine returns the zishang520/socket.io socket.
 func (c *Conn) Engine() *socket.Socket { return c.s }
 
-var _ iosessions.Roomer = (*Conn)(nil)
+// Binding returns "zishang520", the name of this binding in observations
+// (iosessions.Binder).
+func (c *Conn) Binding() string { return "zishang520" }
+
+var (
+	_ iosessions.Roomer = (*Conn)(nil)
+	_ iosessions.Binder = (*Conn)(nil)
+)
