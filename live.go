@@ -21,7 +21,9 @@ import (
 // HTTP (sessions.Store.Save), on this node or, for a shared store, on any
 // node, so the live copies of PerConnection sockets take the new values.
 // f must be called without the store's locks held and may block for a
-// store round trip. MemoryStore and iosredis implement it.
+// store round trip. f("") means that any session may have changed (the
+// store lost track of changes for a while, as when pub/sub reconnects).
+// MemoryStore and iosredis implement it.
 type ChangeNotifier interface {
 	NotifyChange(f func(id string))
 }
@@ -101,6 +103,20 @@ func (t *liveTable) get(ref string) *live {
 	return sh.m[ref]
 }
 
+// refs returns the references of the lives.
+func (t *liveTable) refs() []string {
+	var out []string
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for ref := range sh.m {
+			out = append(out, ref)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 // len returns the number of lives.
 func (t *liveTable) len() int {
 	n := 0
@@ -143,6 +159,12 @@ func (m *Manager) saveLive(ctx context.Context, lv *live, by *Socket) error {
 // the values the store holds now, keeping its unsaved changes, then runs
 // the OnChange handler for the session's sockets here.
 func (m *Manager) sessionChanged(ref string) {
+	if ref == "" {
+		for _, ref := range m.lives.refs() {
+			m.sessionChanged(ref)
+		}
+		return
+	}
 	if len(m.reg.session(ref)) == 0 {
 		return
 	}

@@ -3,12 +3,15 @@ package iosredis
 import (
 	"context"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The Redis pub/sub channels of a Store: ended sessions, and the
 // Manager's relayed broadcasts.
-func (s *Store) endedChannel() string { return s.prefix + "ended" }
-func (s *Store) relayChannel() string { return s.prefix + "relay" }
+func (s *Store) endedChannel() string   { return s.prefix + "ended" }
+func (s *Store) relayChannel() string   { return s.prefix + "relay" }
+func (s *Store) changedChannel() string { return s.prefix + "changed" }
 
 // PushChannel is the channel of pushes from other processes, for a Store
 // of KeyPrefix prefix ("" means the default, "session:"): prefix + "push".
@@ -28,6 +31,18 @@ func (s *Store) NotifyEnd(f func(id string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notify = append(s.notify, f)
+	s.subscribeLocked()
+}
+
+// NotifyChange implements iosessions.ChangeNotifier: f is called with the
+// id of every session that Save stored again (an HTTP handler's save) on
+// any node sharing this Redis and KeyPrefix, this one included. After the
+// subscription was lost and is back, f is called once with "": any session
+// may have changed meanwhile.
+func (s *Store) NotifyChange(f func(id string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changes = append(s.changes, f)
 	s.subscribeLocked()
 }
 
@@ -61,17 +76,37 @@ func (s *Store) subscribeLocked() {
 	if s.sub != nil || s.closed {
 		return
 	}
-	ended, relay, push := s.endedChannel(), s.relayChannel(), PushChannel(s.prefix)
-	s.sub = s.client.Subscribe(context.Background(), ended, relay, push)
+	ended, relay, push, changed := s.endedChannel(), s.relayChannel(), PushChannel(s.prefix), s.changedChannel()
+	s.sub = s.client.Subscribe(context.Background(), ended, relay, push, changed)
 	s.subDone = make(chan struct{})
-	ch := s.sub.Channel()
+	ch := s.sub.ChannelWithSubscriptions()
 	go func() {
 		defer close(s.subDone)
-		for msg := range ch {
+		subscribed := false // to changed, once: a later subscribe is a resubscribe
+		for m := range ch {
 			s.mu.Lock()
-			notify, relays, pushes := s.notify, s.relays, s.pushes
+			notify, relays, pushes, changes := s.notify, s.relays, s.pushes, s.changes
 			s.mu.Unlock()
+			if sub, ok := m.(*redis.Subscription); ok {
+				if sub.Kind == "subscribe" && sub.Channel == changed {
+					if subscribed {
+						for _, f := range changes {
+							f("")
+						}
+					}
+					subscribed = true
+				}
+				continue
+			}
+			msg, ok := m.(*redis.Message)
+			if !ok {
+				continue
+			}
 			switch msg.Channel {
+			case changed:
+				for _, f := range changes {
+					f(msg.Payload)
+				}
 			case ended:
 				for _, f := range notify {
 					f(msg.Payload)
@@ -95,6 +130,15 @@ func (s *Store) publishEnded(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = s.client.Publish(ctx, s.endedChannel(), id).Err()
+}
+
+// publishChanged tells every node that id was saved over HTTP. If Redis
+// fails here, the live copies catch up at the next change or at the
+// resubscription.
+func (s *Store) publishChanged(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = s.client.Publish(ctx, s.changedChannel(), id).Err()
 }
 
 // Close stops the subscription of NotifyEnd, OnRelay and OnPush, and the

@@ -56,6 +56,7 @@ type Store struct {
 	mu      sync.Mutex // guards notify, relays, sub and live
 	live    []string   // the live nodes the last Sockets found
 	notify  []func(id string)
+	changes []func(id string) // NotifyChange
 	relays  []func(msg []byte)
 	pushes  []func(msg []byte)
 	sub     *redis.PubSub
@@ -196,6 +197,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	if err != nil {
 		return fmt.Errorf("iosredis: save: %w", err)
 	}
+	s.publishChanged(r.Context(), sess.ID)
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
 	return nil
 }

@@ -109,6 +109,7 @@ func nodes(t *testing.T, b Binding) {
 		{"NodeDeath", nodeDeath},
 		{"RegistryAfterRedisLoss", registryAfterRedisLoss},
 		{"InspectAcrossNodes", inspectAcrossNodes},
+		{"ChangeAcrossNodes", changeAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -268,4 +269,37 @@ func registryAfterRedisLoss(t *testing.T, b Binding) {
 		t.Errorf("push to bob after the loss: %+v, %v", res, err)
 	}
 	bob.expect(t, "note")
+}
+
+// changeAcrossNodes: a session saved over HTTP on A reaches the live
+// sessions of its sockets on B within 1 s (PerConnection: through pub/sub;
+// PerMessage: the next event loads it), keeping what B's socket changed
+// and has not saved, and B's OnChange handler runs for them.
+func changeAcrossNodes(t *testing.T, b Binding) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			cl := newCluster(t, b, clusterOptions{Mode: mode})
+			changed := make(chan struct{}, 4)
+			cl.b.m.OnChange(func(*iosessions.Socket) { changed <- struct{}{} })
+			cookie := cl.a.loginAs(t, "alice")
+			c1 := cl.b.dial(t, "websocket", withCookie(cookie), "")
+			c2 := cl.b.dial(t, "websocket", withCookie(cookie), "")
+			c1.expect(t, "welcome")
+			c2.expect(t, "welcome")
+			wantJSON(t, "incr on B", c1.call(t, "incr"), `1`) // PerConnection: not saved yet
+			if code := cl.a.post(t, "/rename", cookie, url.Values{"user": {"alicia"}}); code != http.StatusOK {
+				t.Fatalf("rename on A: %d", code)
+			}
+			for range 2 {
+				select {
+				case <-changed:
+				case <-time.After(time.Second):
+					t.Fatal("B's OnChange did not run for both sockets within 1 s")
+				}
+			}
+			for _, c := range []*conn{c1, c2} {
+				wantJSON(t, "whoami on B", c.call(t, "whoami"), `{"user":"alicia","count":1}`)
+			}
+		})
+	}
 }
