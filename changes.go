@@ -73,12 +73,25 @@ func (s *Session) diff() (changes, error) {
 
 // refresh makes fresh, values just loaded from the store, the base of
 // later diffs, and the current values fresh with the changes made since
-// the last save on top.
+// the last save on top, except on the keys that fresh changed too: the
+// store's write came later, and the last write of a key wins.
 func (s *Session) refresh(fresh map[any]any) error {
 	c, err := s.diff()
 	if err != nil {
 		return err
 	}
+	for k := range c.set {
+		if changedSince(s.base, fresh, k) {
+			delete(c.set, k)
+		}
+	}
+	kept := c.del[:0]
+	for _, k := range c.del {
+		if !changedSince(s.base, fresh, k) {
+			kept = append(kept, k)
+		}
+	}
+	c.del = kept
 	base, err := cloneValues(fresh)
 	if err != nil {
 		return err
@@ -90,6 +103,13 @@ func (s *Session) refresh(fresh map[any]any) error {
 	c.apply(values)
 	s.base, s.Values = base, values
 	return nil
+}
+
+// changedSince reports whether key k differs between base and now.
+func changedSince(base, now map[any]any, k any) bool {
+	b, inBase := base[k]
+	n, inNow := now[k]
+	return inBase != inNow || (inBase && !sameValue(b, n))
 }
 
 // rebase makes the current values the base of later diffs.

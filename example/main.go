@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -108,6 +109,7 @@ func run() error {
 	mux.HandleFunc("POST /login", app.login)
 	mux.HandleFunc("GET /me", app.me)
 	mux.HandleFunc("POST /logout", app.logout)
+	mux.HandleFunc("POST /count", app.setCount)
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
 	if *adminToken != "" {
@@ -271,6 +273,26 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 	if sess := a.session(w, r); sess != nil {
 		writeJSON(w, http.StatusOK, profileOf(sess.Values))
 	}
+}
+
+// setCount sets the session's count over HTTP; the sockets of the session,
+// on every node, see it within a second (a live session takes HTTP saves).
+func (a *app) setCount(w http.ResponseWriter, r *http.Request) {
+	sess := a.session(w, r)
+	if sess == nil {
+		return
+	}
+	n, err := strconv.Atoi(r.PostFormValue("count"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "count must be an integer"})
+		return
+	}
+	sess.Values["count"] = n
+	if err := sess.Save(r, w); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, profileOf(sess.Values))
 }
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {

@@ -463,6 +463,29 @@ test('socket with the cookie: welcome, incr acks 1,2,3, whoami, and /me sees the
   assert.deepEqual(await c2.ack('whoami'), { user, count: 3 }, 'whoami on a second socket');
 });
 
+test('POST /count: 401 without a session, 400 for a non-integer; the socket sees the new count within 1 s', async () => {
+  const anon = await http('POST', '/count', { form: { count: '5' } });
+  assert.strictEqual(anon.status, 401, `POST /count without a session: ${anon.desc}`);
+  const user = uniqueUser('cnt');
+  const { jar } = await login(user);
+  const bad = await http('POST', '/count', { jar, form: { count: 'many' } });
+  assert.strictEqual(bad.status, 400, `POST /count count=many: ${bad.desc}`);
+  const c = track(await connectWith('count-socket', jar, user, 0));
+  assert.strictEqual(await c.ack('incr'), 1, 'incr before the HTTP change');
+  const set = await http('POST', '/count', { jar, form: { count: '41' } });
+  assert.strictEqual(set.status, 200, `POST /count count=41: ${set.desc}`);
+  assert.deepEqual(set.json, { user, count: 41 }, set.desc);
+  const deadline = Date.now() + 1000;
+  let who;
+  for (;;) {
+    who = await c.ack('whoami');
+    if (who.count === 41 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(who, { user, count: 41 }, 'whoami within 1 s of POST /count');
+  assert.strictEqual(await c.ack('incr'), 42, 'incr after the HTTP change');
+});
+
 test(`transport: the socket opens on ${TRANSPORTS[0]} and ends on ${FINAL_TRANSPORT}; no event is lost on the way`, async () => {
   // The v4 engine now and then never answers the upgrade's probe (as it
   // does a CONNECT, see CONNECT_RETRY); the case then tries once more with
