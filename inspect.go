@@ -204,7 +204,7 @@ func (s *Socket) active() bool {
 	default:
 		return false
 	}
-	return s.room != "" && !s.closed.Load() && !s.ended.Load()
+	return s.sid().room != "" && !s.closed.Load() && !s.ended.Load()
 }
 
 // group sorts sockets into users and sessions.

@@ -3,8 +3,7 @@ package iosessions
 import (
 	"context"
 	"errors"
-	"hash/maphash"
-	"sync"
+		"sync"
 )
 
 // One live session per node: in PerConnection mode the sockets of one
@@ -33,100 +32,97 @@ type ChangeNotifier interface {
 type live struct {
 	mu   sync.Mutex // serializes handlers, saves and refreshes
 	sess *Session   // guarded by mu
-	key  string     // a key that loads the session (its first socket's)
 	gone bool       // the session ended: never saved again; guarded by mu
-	n    int        // sockets attached; guarded by the table shard's lock
-	ref  string     // the session's reference, the table's key
+
+	// Guarded by the table's lock; key and ref change when the session's
+	// id is rotated (then under mu too).
+	key string // a key that loads the session (its first socket's)
+	ref string // the session's reference, the table's key
+	n   int    // sockets attached
 }
 
-// liveTable holds the lives of this node by session reference.
+// liveTable holds the lives of this node by session reference. Its lock
+// is taken when a socket opens or closes and when a session changes or
+// moves, never per event.
 type liveTable struct {
-	seed   maphash.Seed
-	shards [32]liveShard
-}
-
-type liveShard struct {
 	mu sync.Mutex
 	m  map[string]*live
 }
 
-func (t *liveTable) init() {
-	t.seed = maphash.MakeSeed()
-	for i := range t.shards {
-		t.shards[i].m = make(map[string]*live)
-	}
-}
-
-func (t *liveTable) shard(ref string) *liveShard {
-	return &t.shards[maphash.String(t.seed, ref)%uint64(len(t.shards))]
-}
+func (t *liveTable) init() { t.m = make(map[string]*live) }
 
 // attach adds a socket to the live of ref, made from fresh (a session just
 // loaded) if there is none; existed reports that there was one.
 func (t *liveTable) attach(ref, key string, fresh *Session) (lv *live, existed bool) {
-	sh := t.shard(ref)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if lv = sh.m[ref]; lv != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if lv = t.m[ref]; lv != nil {
 		lv.n++
 		return lv, true
 	}
 	lv = &live{sess: fresh, key: key, n: 1, ref: ref}
-	sh.m[ref] = lv
+	t.m[ref] = lv
 	return lv, false
 }
 
 // detach takes a socket off lv and reports whether it was the last one.
 func (t *liveTable) detach(lv *live) (last bool) {
-	sh := t.shard(lv.ref)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	lv.n--
 	return lv.n == 0
 }
 
 // forget drops lv from the table unless a socket attached again.
 func (t *liveTable) forget(lv *live) {
-	sh := t.shard(lv.ref)
-	sh.mu.Lock()
-	if sh.m[lv.ref] == lv && lv.n == 0 {
-		delete(sh.m, lv.ref)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[lv.ref] == lv && lv.n == 0 {
+		delete(t.m, lv.ref)
 	}
-	sh.mu.Unlock()
 }
 
 // get returns the live of ref, or nil.
 func (t *liveTable) get(ref string) *live {
-	sh := t.shard(ref)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.m[ref]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[ref]
+}
+
+// idOf returns the reference and the key of lv's session now.
+func (t *liveTable) idOf(lv *live) (ref, key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return lv.ref, lv.key
+}
+
+// move files lv under ref, loaded by key (a rotated session id).
+func (t *liveTable) move(lv *live, ref, key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[lv.ref] == lv {
+		delete(t.m, lv.ref)
+	}
+	lv.ref, lv.key = ref, key
+	t.m[ref] = lv
 }
 
 // refs returns the references of the lives.
 func (t *liveTable) refs() []string {
-	var out []string
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for ref := range sh.m {
-			out = append(out, ref)
-		}
-		sh.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.m))
+	for ref := range t.m {
+		out = append(out, ref)
 	}
 	return out
 }
 
 // len returns the number of lives.
 func (t *liveTable) len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
 }
 
 // saveLive writes the live's changes; lv.mu is held. A session that ended
@@ -140,10 +136,11 @@ func (m *Manager) saveLive(ctx context.Context, lv *live, by *Socket) error {
 	if err != nil || c.empty() {
 		return err
 	}
-	err = m.update(ctx, lv.sess.Session, lv.key, c)
+	ref, key := m.lives.idOf(lv)
+	err = m.update(ctx, lv.sess.Session, key, c)
 	if errors.Is(err, ErrNotFound) {
 		lv.gone = true
-		m.sessionEnded(lv.ref)
+		m.sessionEnded(ref)
 		if by != nil {
 			by.end(ErrEnded)
 		}
@@ -173,7 +170,8 @@ func (m *Manager) sessionChanged(ref string) {
 			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 			lv.mu.Lock()
 			if !lv.gone {
-				sess, err := m.load(ctx, lv.key)
+				_, key := m.lives.idOf(lv)
+				sess, err := m.load(ctx, key)
 				switch {
 				case errors.Is(err, ErrNotFound):
 					lv.gone = true

@@ -20,12 +20,25 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if s.m.shuttingDown() {
 		return ErrShutdown
 	}
-	held, unlock, err := s.m.lockSession(ctx, s.ref)
-	if err != nil {
-		return err
+	var (
+		held   context.Context
+		unlock func()
+		id     ident
+	)
+	for {
+		id = s.sid()
+		var err error
+		held, unlock, err = s.m.lockSession(ctx, id.ref)
+		if err != nil {
+			return err
+		}
+		if s.sid().ref == id.ref {
+			break
+		}
+		unlock() // the session moved to a new id meanwhile (Rotate)
 	}
 	defer unlock()
-	sess, err := s.m.load(withValues(ctx, held), s.key)
+	sess, err := s.m.load(withValues(ctx, held), id.key)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
 		return noSession(ErrEnded)
@@ -105,7 +118,7 @@ func (s *Socket) commit(held context.Context, t *Session) error {
 	if err != nil || c.empty() {
 		return err
 	}
-	err = s.m.update(held, t.Session, s.key, c)
+	err = s.m.update(held, t.Session, s.sid().key, c)
 	if errors.Is(err, ErrNotFound) {
 		s.end(ErrEnded)
 		return errGone

@@ -155,7 +155,7 @@ func (s *Socket) info() SocketInfo {
 		Transport:   transportOf(s.conn),
 		ConnectedAt: s.at,
 		User:        s.user,
-		Session:     s.room,
+		Session:     s.sid().room,
 	}
 	if r := s.conn.Request(); r != nil {
 		si.Addr = r.RemoteAddr
@@ -208,14 +208,14 @@ func (m *Manager) dirSync(s *Socket) {
 	default:
 		return // Open syncs it once loaded
 	}
-	if s.room == "" {
+	if s.sid().room == "" {
 		return // no session: not in the registry
 	}
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
-	subjects := subjectsOf(s.user, s.room)
+	subjects := subjectsOf(s.user, s.sid().room)
 	if !s.closed.Load() {
 		if s.dirIn.Load() {
 			return
@@ -275,7 +275,7 @@ func (m *Manager) transportChanged(s *Socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
-	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.room), m.beatTTL()); err != nil {
+	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.sid().room), m.beatTTL()); err != nil {
 		m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 	}
 }
@@ -288,7 +288,7 @@ func (s *Socket) Upgraded() {
 	default:
 		return // Open records the transport of the moment
 	}
-	if s.room != "" {
+	if s.sid().room != "" {
 		s.m.goTracked(func() { s.m.transportChanged(s) })
 	}
 }
@@ -340,7 +340,7 @@ func (m *Manager) SocketsOf(ctx context.Context, to Target) ([]SocketInfo, error
 		out = append(out, si)
 	}
 	for _, s := range m.reg.all() {
-		if s.room == "" || s.closed.Load() {
+		if s.sid().room == "" || s.closed.Load() {
 			continue
 		}
 		if si := s.info(); to.reaches(si) {

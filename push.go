@@ -204,7 +204,7 @@ func (m *Manager) deliver(to Target, event string, raw json.RawMessage, wait tim
 	}
 	n := 0
 	for _, s := range socks {
-		if s.closed.Load() || s.ended.Load() || s.room == "" {
+		if s.closed.Load() || s.ended.Load() || s.sid().room == "" {
 			continue
 		}
 		var err error

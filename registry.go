@@ -41,13 +41,47 @@ func (r *registry) add(s *Socket) {
 
 // bind indexes s under its session and its rooms.
 func (r *registry) bind(s *Socket) {
-	r.index(s, s.ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
-	for _, room := range []string{s.room, s.uroom} {
-		if room != "" {
-			r.index(s, room, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
-		}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	r.indexSession(s, s.sid())
+	if s.uroom != "" {
+		r.index(s, s.uroom, byRoom)
 	}
 }
+
+// rebind moves s from the session old to its session now (a rotation).
+func (r *registry) rebind(s *Socket, old ident) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if s.closed.Load() {
+		return // removed, or about to be: remove unindexes what sid says
+	}
+	r.unindexSession(s, old)
+	r.indexSession(s, s.sid())
+}
+
+func (r *registry) indexSession(s *Socket, id ident) {
+	if id.ref == "" {
+		return
+	}
+	r.index(s, id.ref, bySess)
+	if id.room != "" {
+		r.index(s, id.room, byRoom)
+	}
+}
+
+func (r *registry) unindexSession(s *Socket, id ident) {
+	if id.ref == "" {
+		return
+	}
+	r.unindex(s, id.ref, bySess)
+	if id.room != "" {
+		r.unindex(s, id.room, byRoom)
+	}
+}
+
+func bySess(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess }
+func byRoom(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom }
 
 func (r *registry) index(s *Socket, k string, of func(*regShard) map[string]map[*Socket]struct{}) {
 	sh := r.shard(k)
@@ -82,14 +116,11 @@ func (r *registry) remove(s *Socket) {
 		delete(sh.conns, s.ID())
 	}
 	sh.mu.Unlock()
-	if s.ref == "" {
-		return
-	}
-	r.unindex(s, s.ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
-	for _, room := range []string{s.room, s.uroom} {
-		if room != "" {
-			r.unindex(s, room, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
-		}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	r.unindexSession(s, s.sid())
+	if s.uroom != "" {
+		r.unindex(s, s.uroom, byRoom)
 	}
 }
 

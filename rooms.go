@@ -60,6 +60,9 @@ type relayed struct {
 	Sockets int    `json:"c,omitempty"` // report: sockets reached
 	Acked   int    `json:"x,omitempty"` // report: sockets that acked so far
 
+	// Rotations (rotate.go).
+	Key string `json:"y,omitempty"` // the new session key
+
 	// Inspections and their answers (inspect.go).
 	Infos []SocketInfo `json:"o,omitempty"` // answer: the node's sockets
 }
@@ -117,6 +120,11 @@ func (m *Manager) fromRelay(msg []byte) {
 		return
 	case kindInspected:
 		m.fromInspected(r)
+		return
+	case kindMove:
+		if r.ID != "" && r.To != "" && r.Key != "" {
+			m.moveSession(r.ID, r.To, r.Key) // before the old id's end arrives
+		}
 		return
 	case kindDisconnect:
 		m.kick(Target{room: r.Room, node: r.To, id: r.Socket})

@@ -50,13 +50,12 @@ type Socket struct {
 	loaded  chan struct{} // closed once the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
-	err   error     // why the socket has no session; nil if it has one
-	key   string    // session key
-	ref   string    // registry key of the session
-	room  string    // the engine room of the session
-	user  string    // the session's user (Config.User), "" when anonymous
-	uroom string    // the engine room of the user, "" when anonymous
-	at    time.Time // when the session was opened
+	err   error                 // why the socket has no session; nil if it has one
+	id    atomic.Pointer[ident] // the session's key, ref and room; nil before the cutter ran
+	regMu sync.Mutex            // serializes the socket's registry indexing
+	user  string                // the session's user (Config.User), "" when anonymous
+	uroom string                // the engine room of the user, "" when anonymous
+	at    time.Time             // when the session was opened
 
 	dirMu    sync.Mutex  // serializes the socket's directory calls (dirSync)
 	dirIn    atomic.Bool // the directory has the socket, as far as we know
@@ -67,6 +66,23 @@ type Socket struct {
 	ended  atomic.Bool // the session ended: no more saves
 	kicked atomic.Bool // an operator disconnected it (Manager.Disconnect)
 	closed atomic.Bool
+}
+
+// ident is who a socket's session is: it changes only when the session's
+// id is rotated (Manager.Rotate), so it is read whole, through sid.
+type ident struct {
+	key  string // the session key that loads it (the cookie's value)
+	ref  string // its registry key: the store's id (sessionRef)
+	room string // the engine room of the session; "" without a session
+}
+
+// sid returns the socket's session identity (zero before the cutter ran
+// and without a session).
+func (s *Socket) sid() ident {
+	if p := s.id.Load(); p != nil {
+		return *p
+	}
+	return ident{}
 }
 
 // ID returns the connection's id.
@@ -93,7 +109,7 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // that share TokenKeys agree on them, and they reveal nothing of the id.
 func (s *Socket) Room() string {
 	<-s.loaded
-	return s.room
+	return s.sid().room
 }
 
 // Err returns why the socket has no session (an error that matches one of
@@ -146,12 +162,13 @@ func (s *Socket) Open() {
 		s.tell(s.err)
 		return
 	}
-	s.ref = sessionRef(sess, s.key)
-	s.room = m.roomOf(s.ref)
+	key := s.sid().key
+	ref := sessionRef(sess, key)
+	s.id.Store(&ident{key: key, ref: ref, room: m.roomOf(ref)})
 	s.at = time.Now()
 	existed := false
 	if m.cfg.Mode == PerConnection {
-		s.lv, existed = m.lives.attach(s.ref, s.key, t)
+		s.lv, existed = m.lives.attach(ref, key, t)
 	}
 	if h := m.cfg.User; h != nil {
 		m.safely("Config.User", func() { s.user = h(sess.Values) })
@@ -160,7 +177,7 @@ func (s *Socket) Open() {
 		}
 	}
 	m.reg.bind(s)
-	for _, room := range []string{s.room, s.uroom} {
+	for _, room := range []string{s.sid().room, s.uroom} {
 		if room == "" {
 			continue
 		}
@@ -173,7 +190,7 @@ func (s *Socket) Open() {
 	// handler, on any node, finds the socket.
 	m.dirSync(s)
 	if m.cfg.Mode == PerMessage {
-		held, unlock, err := m.lockSession(s.ctx, s.ref)
+		held, unlock, err := m.lockSession(s.ctx, s.sid().ref)
 		if err != nil { // the sconnection handler cannot save: do not run it
 			s.err = err
 			close(s.ready)
@@ -223,7 +240,7 @@ func (s *Socket) open() (*sessions.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.key = key
+	s.id.Store(&ident{key: key})
 	return m.load(s.ctx, key)
 }
 
@@ -291,8 +308,8 @@ func (s *Socket) Closed(reason string) {
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
-		if s.room != "" {
-			_ = s.conn.Leave(s.room)
+		if s.sid().room != "" {
+			_ = s.conn.Leave(s.sid().room)
 			m.dirSync(s)
 		}
 		if s.uroom != "" {
@@ -347,7 +364,7 @@ func (s *Socket) end(err error) {
 // lockHandlers takes the lock that the socket's handlers run under.
 func (s *Socket) lockHandlers() (unlock func()) {
 	if s.lv == nil {
-		return s.m.locks.lock(s.ref)
+		return s.m.locks.lock(s.sid().ref)
 	}
 	s.lv.mu.Lock()
 	return s.lv.mu.Unlock

@@ -37,6 +37,15 @@ func TestLeak(t *testing.T) {
 		SocketID:  func(c *sio2.Client) string { return c.SID },
 		Entries:   func(s conformance.Server) int { return googollee.HandshakeEntries(s.(*suiteServer).Server) },
 		StallWait: 5 * time.Second,
+		Leftovers: []conformance.Leftover{{
+			// The engine's websocket transport starts a 30 s "did you
+			// forget to Close()" timer per message reader; a reader that
+			// the engine itself drops when the connection dies mid-read
+			// (seen once in 5,000 cycles of resets) keeps that goroutine
+			// until its timer fires. It ends by itself.
+			Func: "github.com/googollee/go-socket.io/engineio/transport/websocket.newRcWrapper.func1",
+			Max:  func(r conformance.LeakReport) int { return r.Cycles / 100 },
+		}},
 	}, 10000)
 	t.Logf("%d cycles (%d resets, %d stalls, %d over polling) in %v; namespace connects redialed: %d; dropped early: %d",
 		rep.Cycles, rep.Resets, rep.Stalls, rep.Polling, rep.Took.Round(time.Millisecond), rep.Retries, rep.Dropped)

@@ -157,6 +157,7 @@ func newEnv(t *testing.T, b Binding, o envOptions) *env {
 	mux.HandleFunc("POST /login", e.login)
 	mux.HandleFunc("POST /rename", e.rename)
 	mux.HandleFunc("POST /logout", e.logout)
+	mux.HandleFunc("POST /rotate", e.rotate)
 	ts := httptest.NewServer(m.Middleware(mux))
 	e.URL, e.http = ts.URL, ts.Client()
 	t.Cleanup(func() {
@@ -211,6 +212,32 @@ func (e *env) rename(w http.ResponseWriter, r *http.Request) {
 	if err := sess.Save(r, w); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	}
+}
+
+// rotate gives the session a new id (Manager.Rotate).
+func (e *env) rotate(w http.ResponseWriter, r *http.Request) {
+	if _, err := e.m.Rotate(r.Context(), w, r); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateAs rotates cookie's session and returns the new cookie.
+func (e *env) rotateAs(t *testing.T, cookie *http.Cookie) *http.Cookie {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/rotate", nil)
+	req.AddCookie(cookie)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c := sessionCookie(resp)
+	if resp.StatusCode != http.StatusNoContent || c == nil || c.Value == cookie.Value {
+		t.Fatalf("rotate: %s, new cookie %v", resp.Status, c != nil)
+	}
+	return c
 }
 
 func (e *env) logout(w http.ResponseWriter, r *http.Request) {

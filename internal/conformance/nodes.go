@@ -110,6 +110,7 @@ func nodes(t *testing.T, b Binding) {
 		{"RegistryAfterRedisLoss", registryAfterRedisLoss},
 		{"InspectAcrossNodes", inspectAcrossNodes},
 		{"ChangeAcrossNodes", changeAcrossNodes},
+		{"RotateAcrossNodes", rotateAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
