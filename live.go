@@ -3,7 +3,7 @@ package iosessions
 import (
 	"context"
 	"errors"
-		"sync"
+	"sync"
 )
 
 // One live session per node: in PerConnection mode the sockets of one
