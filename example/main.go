@@ -110,6 +110,7 @@ func run() error {
 	mux.HandleFunc("GET /me", app.me)
 	mux.HandleFunc("POST /logout", app.logout)
 	mux.HandleFunc("POST /count", app.setCount)
+	mux.HandleFunc("POST /rotate", app.rotate)
 	mux.HandleFunc("GET /presence", app.online)
 	mux.HandleFunc("POST /push", app.push)
 	if *adminToken != "" {
@@ -293,6 +294,23 @@ func (a *app) setCount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, profileOf(sess.Values))
+}
+
+// rotate gives the session a new id with the same values; its sockets,
+// on every node, move to it without a reconnect.
+func (a *app) rotate(w http.ResponseWriter, r *http.Request) {
+	if a.session(w, r) == nil {
+		return
+	}
+	if _, err := a.m.Rotate(r.Context(), w, r); err != nil {
+		if errors.Is(err, iosessions.ErrStoreUnavailable) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "no session"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {

@@ -486,6 +486,26 @@ test('POST /count: 401 without a session, 400 for a non-integer; the socket sees
   assert.strictEqual(await c.ack('incr'), 42, 'incr after the HTTP change');
 });
 
+test('POST /rotate: 401 without a session; 204 and a new cookie; the socket keeps its session, the old cookie is refused', async () => {
+  const anon = await http('POST', '/rotate');
+  assert.strictEqual(anon.status, 401, `POST /rotate without a session: ${anon.desc}`);
+  const user = uniqueUser('rot');
+  const { jar } = await login(user);
+  const c = track(await connectWith('rotate-socket', jar, user, 0));
+  assert.strictEqual(await c.ack('incr'), 1, 'incr before the rotation');
+  const oldCookie = jar.header();
+  const r = await http('POST', '/rotate', { jar });
+  assert.strictEqual(r.status, 204, `POST /rotate: ${r.desc}`);
+  assert.notStrictEqual(jar.header(), oldCookie, 'POST /rotate set no new cookie');
+  assert.deepEqual(await c.ack('whoami'), { user, count: 1 }, 'whoami after the rotation');
+  assert.strictEqual(await c.ack('incr'), 2, 'incr after the rotation');
+  assert.ok(!c.has('sinvalid') && !c.has('disconnect'), `the socket was told: ${c.seen()}`);
+  const old = await http('GET', '/me', { cookie: oldCookie });
+  assert.strictEqual(old.status, 401, `GET /me with the old cookie: ${old.desc}`);
+  const now = await me(jar);
+  assert.strictEqual(now.json && now.json.user, user, `GET /me with the new cookie: ${now.desc}`);
+});
+
 test(`transport: the socket opens on ${TRANSPORTS[0]} and ends on ${FINAL_TRANSPORT}; no event is lost on the way`, async () => {
   // The v4 engine now and then never answers the upgrade's probe (as it
   // does a CONNECT, see CONNECT_RETRY); the case then tries once more with
