@@ -26,13 +26,17 @@
 // # Per connection
 //
 // In PerConnection mode (the default) the session is loaded once, at
-// connect, and the socket's changes are saved at disconnect, at Shutdown,
-// every Config.FlushInterval if set, and when a handler calls
-// Session.Save. A save writes only the keys this socket changed, onto the
-// session as the store holds it then: it never brings back a session
-// destroyed meanwhile (a logout wins) and never rolls back keys changed over
-// HTTP. What it can lose: changes made since the last save when the process
-// crashes; and when two places change the same key, the last save wins.
+// connect, and the sockets of one session on one node share one live copy
+// of it, their events serialized on it. It is saved when the last of those
+// sockets disconnects, at Shutdown, every Config.FlushInterval if set, and
+// when a handler calls Session.Save. A save writes only the keys changed
+// since the last save, onto the session as the store holds it then: it
+// never brings back a session destroyed meanwhile (a logout wins) and never
+// rolls back keys changed over HTTP. With a store that is a ChangeNotifier
+// (MemoryStore, iosredis), an HTTP save reaches the live copy at once, and
+// OnChange runs for its sockets. What it can lose: changes made since the
+// last save when the process crashes; and when two places change the same
+// key, the last write wins.
 //
 // # Per message
 //
@@ -55,6 +59,20 @@
 // across the cluster; Config.Grace keeps a reload from flapping, and a
 // node that dies is taken out after Config.NodeTTL. A store that is a
 // PushFeed (iosredis) delivers pushes that other processes publish.
+//
+// # Rotation
+//
+// Rotate gives a session a new id with the same values and moves its
+// sockets, on every node, to it: they keep their session. Renew, for
+// login, starts an empty session and ends the old one's sockets.
+//
+// # Operators
+//
+// Inspect lists the live sockets of the cluster by user and session (a
+// session shown only by its opaque reference), with their rooms and
+// addresses; Disconnect ends one socket, one session's or one user's.
+// AdminHandler serves both over HTTP behind a check the application
+// gives (BearerToken).
 //
 // # Stores
 //
