@@ -272,17 +272,7 @@ func (m *Manager) Disconnect(ctx context.Context, to Target) (int, error) {
 
 // kick disconnects this node's sockets of to.
 func (m *Manager) kick(to Target) {
-	var socks []*Socket
-	switch {
-	case to.id != "":
-		if to.node == m.node {
-			if s := m.reg.socket(to.id); s != nil {
-				socks = append(socks, s)
-			}
-		}
-	case to.room != "":
-		socks = m.reg.room(to.room)
-	}
+	socks := m.localSockets(to)
 	for _, s := range socks {
 		if !s.active() || !s.kicked.CompareAndSwap(false, true) {
 			continue

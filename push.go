@@ -188,20 +188,25 @@ func (p *pending) signal() {
 	}
 }
 
-// deliver emits to this node's sockets of to, each with an ack that
-// calls acked once; it returns how many sockets it emitted to.
-func (m *Manager) deliver(to Target, event string, raw json.RawMessage, wait time.Duration, acked func()) int {
-	var socks []*Socket
+// localSockets returns this node's sockets that to reaches.
+func (m *Manager) localSockets(to Target) []*Socket {
 	switch {
 	case to.id != "":
 		if to.node == m.node {
 			if s := m.reg.socket(to.id); s != nil {
-				socks = append(socks, s)
+				return []*Socket{s}
 			}
 		}
 	case to.room != "":
-		socks = m.reg.room(to.room)
+		return m.reg.room(to.room)
 	}
+	return nil
+}
+
+// deliver emits to this node's sockets of to, each with an ack that
+// calls acked once; it returns how many sockets it emitted to.
+func (m *Manager) deliver(to Target, event string, raw json.RawMessage, wait time.Duration, acked func()) int {
+	socks := m.localSockets(to)
 	n := 0
 	for _, s := range socks {
 		if s.closed.Load() || s.ended.Load() || s.sid().room == "" {
