@@ -140,6 +140,11 @@ func (m *Manager) saveLive(ctx context.Context, lv *live, by *Socket) error {
 	if err != nil || c.empty() {
 		return err
 	}
+	if m.clientSide(lv.sess.Session) {
+		if to := m.writebackTarget(lv.ref, by); to != nil {
+			return m.writeBack(ctx, lv.sess, lv.key, lv.ref, to)
+		}
+	}
 	err = m.update(ctx, lv.sess.Session, lv.key, c)
 	if errors.Is(err, ErrNotFound) {
 		lv.gone = true

@@ -25,7 +25,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		return err
 	}
 	defer unlock()
-	sess, err := s.m.load(withValues(ctx, held), s.key)
+	sess, err := s.m.load(withValues(ctx, held), s.m.latestKey(s.ref, s.key))
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
 		return noSession(ErrEnded)
@@ -37,7 +37,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if err != nil {
 		return err
 	}
-	t.save = func(context.Context) error { return s.commit(held, t) }
+	t.save = func(context.Context) error { return s.saveNow(held, t) }
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(t) }); err != nil {
 		return err // nothing is saved after a panic
@@ -104,6 +104,11 @@ func (s *Socket) commit(held context.Context, t *Session) error {
 	c, err := t.diff()
 	if err != nil || c.empty() {
 		return err
+	}
+	if s.m.clientSide(t.Session) {
+		// Kept as the latest cookie here, and sent to a client that
+		// applies write-backs, if the session has one.
+		return s.m.writeBack(held, t, s.m.latestKey(s.ref, s.key), s.ref, s.m.writebackTarget(s.ref, s))
 	}
 	err = s.m.update(held, t.Session, s.key, c)
 	if errors.Is(err, ErrNotFound) {

@@ -182,7 +182,7 @@ func (s *Socket) Open() {
 			return
 		}
 		s.handshake(nil)
-		t.save = func(context.Context) error { return s.commit(held, t) }
+		t.save = func(context.Context) error { return s.saveNow(held, t) }
 		if s.connected(t) == nil { // nothing is saved after a panic
 			if err := s.commit(held, t); err != nil {
 				m.ReportError(err)
@@ -291,6 +291,7 @@ func (s *Socket) Closed(reason string) {
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
+		m.forgetLatest(s.ref)
 		if s.room != "" {
 			_ = s.conn.Leave(s.room)
 			m.dirSync(s)
