@@ -1,6 +1,7 @@
 package iosessions
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -253,6 +254,36 @@ func TestWritebackLatestAndNoShim(t *testing.T) {
 				}
 				return false
 			})
+		}
+	})
+}
+
+// FuzzWriteback: whatever a client POSTs, with or without a valid cookie,
+// nothing but a token the server made sets a cookie, and nothing panics.
+func FuzzWriteback(f *testing.F) {
+	cs := sessions.NewCookieStore(testHashKey, testBlockKey)
+	m, err := New(cs, Config{Logger: quietLogger})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	key, _, err := saveSession(cs, map[any]any{"n": 0})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"", "x", "MTIzNDU2Nzg5MA==", strings.Repeat("A", maxWritebackLen+1), "token=1&token=2"} {
+		f.Add(seed)
+	}
+	h := m.Middleware(http.NotFoundHandler())
+	f.Fuzz(func(t *testing.T, tok string) {
+		r := httptest.NewRequest(http.MethodPost, m.WritebackPath(), strings.NewReader(url.Values{"token": {tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", "http://example.com")
+		r.AddCookie(&http.Cookie{Name: "session", Value: key})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code == http.StatusNoContent || len(w.Result().Cookies()) != 0 {
+			t.Fatalf("a made-up write-back was applied: %d", w.Code)
 		}
 	})
 }
