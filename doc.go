@@ -80,8 +80,11 @@
 // deadlines), Updater (atomic apply of a socket's changes) and Notifier
 // (sessions that end reach their sockets at once); MemoryStore implements
 // all three. Stores without Updater are saved by reload, apply and save.
-// sessions.CookieStore keeps the session in the browser: sockets can read
-// it but a save returns ErrClientSideStore.
+// sessions.CookieStore keeps the session in the browser: sockets read it,
+// and their changes reach the cookie through the shim's write-back (a
+// signed, single-use, versioned Set-Cookie that the shim fetches at once
+// from WritebackPath; see writeback.go). Clients without the shim get
+// ErrClientSideStore from Session.Save.
 //
 // # Shim
 //

@@ -54,12 +54,19 @@ var errGone = fmt.Errorf("%w: %w", ErrEnded, ErrNotFound)
 
 // Errors of configuration and of saving.
 var (
-	// ErrClientSideStore is returned when a socket asks to save a session
-	// whose data lives in the browser's cookie (sessions.CookieStore): a
-	// socket cannot set a cookie, so the write would be lost. Use a
-	// server-side store (MemoryStore, Redis, filesystem) to save from
-	// sockets; reading works with any store.
+	// ErrClientSideStore is returned when a session whose data lives in
+	// the browser's cookie (sessions.CookieStore) must be saved and no
+	// socket of it on this node has a client that applies write-backs (the
+	// shim): a socket cannot set a cookie, so the write would be lost. In
+	// PerConnection mode such changes are reported at the last disconnect
+	// (ErrUnsaved wrapping it). Use the shim, or a server-side store
+	// (MemoryStore, Redis, filesystem), to save from sockets.
 	ErrClientSideStore = errors.New("iosessions: store keeps sessions in the cookie; a socket cannot save it")
+
+	// ErrCookieTooLarge fails an event whose change would make a session
+	// kept in the cookie larger than browsers keep (MaxCookieLen): the
+	// change is undone, and nothing is written back.
+	ErrCookieTooLarge = errors.New("iosessions: session cookie too large")
 
 	// ErrUnsaved is what Config.ErrorHandler receives, wrapping the
 	// store's error, when the changes of a socket that disconnected could

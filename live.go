@@ -137,6 +137,11 @@ func (m *Manager) saveLive(ctx context.Context, lv *live, by *Socket) error {
 		return err
 	}
 	ref, key := m.lives.idOf(lv)
+	if m.clientSide(lv.sess.Session) {
+		if to := m.writebackTarget(ref, by); to != nil {
+			return m.writeBack(ctx, lv.sess, key, ref, to)
+		}
+	}
 	err = m.update(ctx, lv.sess.Session, key, c)
 	if errors.Is(err, ErrNotFound) {
 		lv.gone = true

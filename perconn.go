@@ -32,6 +32,15 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 	if err := s.m.safely("smessage", func() { ferr = fn(lv.sess) }); err != nil {
 		return err
 	}
+	// A session in the cookie is written back at once, if a client of
+	// it applies write-backs; otherwise its changes wait, as others do.
+	if s.m.clientSide(lv.sess.Session) {
+		if to := s.m.writebackTarget(lv.ref, s); to != nil {
+			if err := s.m.writeBack(s.ctx, lv.sess, lv.key, lv.ref, to); err != nil {
+				return err
+			}
+		}
+	}
 	return ferr
 }
 

@@ -38,7 +38,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		unlock() // the session moved to a new id meanwhile (Rotate)
 	}
 	defer unlock()
-	sess, err := s.m.load(withValues(ctx, held), id.key)
+	sess, err := s.m.load(withValues(ctx, held), s.m.latestKey(id.ref, id.key))
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
 		return noSession(ErrEnded)
@@ -50,7 +50,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if err != nil {
 		return err
 	}
-	t.save = func(context.Context) error { return s.commit(held, t) }
+	t.save = func(context.Context) error { return s.saveNow(held, t) }
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(t) }); err != nil {
 		return err // nothing is saved after a panic
@@ -118,7 +118,13 @@ func (s *Socket) commit(held context.Context, t *Session) error {
 	if err != nil || c.empty() {
 		return err
 	}
-	err = s.m.update(held, t.Session, s.sid().key, c)
+	id := s.sid()
+	if s.m.clientSide(t.Session) {
+		// Kept as the latest cookie here, and sent to a client that
+		// applies write-backs, if the session has one.
+		return s.m.writeBack(held, t, s.m.latestKey(id.ref, id.key), id.ref, s.m.writebackTarget(id.ref, s))
+	}
+	err = s.m.update(held, t.Session, id.key, c)
 	if errors.Is(err, ErrNotFound) {
 		s.end(ErrEnded)
 		return errGone

@@ -157,6 +157,7 @@ type Manager struct {
 	ledger  TokenLedger // the shim tokens used
 	origins map[string]bool
 	ownMem  *MemoryStore // the default store, closed by Shutdown
+	wb      writebacks   // cookie write-backs (writeback.go)
 
 	onConnect  func(*Socket, *Session)
 	onInvalid  func(*Socket, error)
@@ -243,6 +244,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.tokens = t
+	m.wb.init(t.keys)
 	m.ledger = newMemLedger()
 	if l, ok := store.(TokenLedger); ok {
 		m.ledger = observedLedger{l, m}
@@ -315,14 +317,19 @@ func (m *Manager) OnInvalid(h func(s *Socket, err error)) { m.onInvalid = h }
 // serving.
 func (m *Manager) OnDisconnect(h func(s *Socket, reason string)) { m.onClose = h }
 
-// Middleware serves the client shim at Config.ShimPath and passes every
-// other request to next untouched. It never wraps the ResponseWriter, so
+// Middleware serves the client shim at Config.ShimPath, cookie
+// write-backs at WritebackPath, and passes every other request to next
+// untouched. It never wraps the ResponseWriter, so
 // WebSocket upgrades work through it.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
-	shim := m.ShimHandler()
+	shim, wb := m.ShimHandler(), m.WritebackPath()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == m.cfg.ShimPath {
+		switch r.URL.Path {
+		case m.cfg.ShimPath:
 			shim.ServeHTTP(w, r)
+			return
+		case wb:
+			m.serveWriteback(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -15,6 +15,10 @@ type shimState struct {
 	Expires int64  `json:"expires"`         // Unix milliseconds
 	URL     string `json:"url,omitempty"`   // where to refresh
 	Param   string `json:"param,omitempty"` // the handshake field
+	// Where write-backs are fetched, and the handshake field that asks
+	// for them (see writeback.go).
+	Writeback string `json:"writeback,omitempty"`
+	WBParam   string `json:"wbparam,omitempty"`
 }
 
 // ShimHandler returns the handler of the client shim,
@@ -49,6 +53,7 @@ func (m *Manager) serveShim(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.URL = m.cfg.ShimPath
+	st.Writeback, st.WBParam = m.WritebackPath(), WritebackParam
 	b, err := json.Marshal(st) // escapes <, > and &: safe inside a script
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -199,7 +199,7 @@ func (s *Socket) Open() {
 			return
 		}
 		s.handshake(nil)
-		t.save = func(context.Context) error { return s.commit(held, t) }
+		t.save = func(context.Context) error { return s.saveNow(held, t) }
 		if s.connected(t) == nil { // nothing is saved after a panic
 			if err := s.commit(held, t); err != nil {
 				m.ReportError(err)
@@ -308,6 +308,7 @@ func (s *Socket) Closed(reason string) {
 	m.goTracked(func() {
 		<-s.ready
 		m.reg.remove(s)
+		m.forgetLatest(s.sid().ref)
 		if s.sid().room != "" {
 			_ = s.conn.Leave(s.sid().room)
 			m.dirSync(s)

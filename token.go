@@ -23,6 +23,7 @@ type tokens struct {
 	codecs  []securecookie.Codec
 	ttl     time.Duration
 	roomKey []byte // names session rooms; derived from the first hash key
+	keys    [][]byte
 }
 
 type tokenBody struct {
@@ -60,7 +61,7 @@ func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 		sc.MaxLength(MaxTokenLen)
 		sc.SetSerializer(securecookie.JSONEncoder{})
 	}
-	return &tokens{codecs: codecs, ttl: ttl, roomKey: deriveKey(own[0], "iosessions session room")}, nil
+	return &tokens{codecs: codecs, ttl: ttl, roomKey: deriveKey(own[0], "iosessions session room"), keys: own}, nil
 }
 
 // mint returns a token for key, signed with the first key pair.

@@ -5,7 +5,8 @@ package client
 import _ "embed"
 
 // Shim is the source of socket.io-sessions.js. The server replaces the
-// placeholder STATE with a JSON object {token, expires, url, param}.
+// placeholder STATE with a JSON object {token, expires, url, param,
+// writeback, wbparam}.
 //
 //go:embed socket.io-sessions.js
 var Shim string

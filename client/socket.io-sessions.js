@@ -10,6 +10,12 @@
  * clients in the handshake auth payload. A token is good for one handshake:
  * before a reconnect a fresh one is fetched from the same URL, and a used
  * one is never sent again.
+ *
+ * With a session kept in the cookie, the server sends "swriteback" after
+ * an event that changed it: an opaque, signed, single-use write-back that
+ * the shim POSTs back at once (same origin, with credentials, no-store) to
+ * get the new cookie set. Write-backs are applied in order; one older
+ * than the newest applied is dropped, and the server refuses it anyway.
  */
 (function (root) {
   "use strict";
@@ -20,7 +26,10 @@
   var state = /*IOSESSIONS_STATE*/null;
   // Refresh from where this script came from, which also works cross-origin.
   var script = root.document && root.document.currentScript;
-  if (script && script.src) { state.url = script.src.split("?")[0]; }
+  if (script && script.src) {
+    state.url = script.src.split("?")[0];
+    if (state.writeback) { state.writeback = state.url.replace(/\.js$/, "") + "/writeback"; }
+  }
   var margin = 5000; // refresh this many ms before expiry
 
   function fresh() {
@@ -47,6 +56,7 @@
     for (var k in obj) {
       if (Object.prototype.hasOwnProperty.call(obj, k)) { out[k] = obj[k]; }
     }
+    if (state.writeback && state.wbparam) { out[state.wbparam] = "1"; }
     // Single-use: sent once, then dropped until a refresh brings another.
     if (state.token && !state.used) {
       out[state.param] = state.token;
@@ -103,13 +113,34 @@
     return socket;
   }
 
+  // Write-backs: one at a time, in the order received, newest wins.
+  var applied = 0; // the version of the newest write-back applied
+  var queue = Promise.resolve();
+  function writeBack(msg) {
+    if (!msg || typeof msg.token !== "string" || typeof msg.v !== "number") { return; }
+    if (!state.writeback || typeof fetch !== "function") { return; }
+    queue = queue.then(function () {
+      if (msg.v <= applied) { return; }
+      return fetch(state.writeback, {
+        method: "POST",
+        credentials: "include",
+        cache: "no-store",
+        body: new URLSearchParams({ token: msg.token })
+      }).then(function (r) {
+        if (r.ok && msg.v > applied) { applied = msg.v; }
+      });
+    }).catch(function () {});
+  }
+
   io.connectWithSession = function (url, opts) {
     if (typeof url === "object" && url !== null) { opts = url; url = undefined; }
     opts = Object.assign({}, opts || {});
     // socket.io-client 1.x/2.x export io.protocol (4 or less); 3.x/4.x
     // speak protocol 5 and, from 4.x on, export no io.protocol at all.
     var legacy = typeof io.protocol === "number" && io.protocol < 5;
-    return legacy ? connectV2(url, opts) : connectV4(url, opts);
+    var socket = legacy ? connectV2(url, opts) : connectV4(url, opts);
+    socket.on("swriteback", writeBack);
+    return socket;
   };
   // The name in the original socket.io-sessions module, for old pages.
   io.SessionSocket = io.connectWithSession;

@@ -121,6 +121,24 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
+// TestBrowserWriteback proves the cookie write-back in Chromium: with
+// -store cookie, three incr reach the browser's cookie (GET /me within 1 s,
+// and a reload) in both modes, on both engines.
+func TestBrowserWriteback(t *testing.T) {
+	node := needTools(t, true)
+	root := repoRoot(t)
+	for _, e := range engines {
+		for _, mode := range []string{"perconn", "permessage"} {
+			t.Run(e.name+"/"+mode, func(t *testing.T) {
+				srv := startExample(t, buildExample(t, e.name), root, "-engine", e.name, "-mode", mode, "-store", "cookie")
+				runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
+					"writeback.js", "--url", srv.url, "--engine", e.name, "--mode", mode)
+				srv.stop(t)
+			})
+		}
+	}
+}
+
 // TestShutdownSaves checks, for each engine, that SIGTERM saves the sessions
 // of connected sockets first: in perconn mode a socket's changes reach the
 // store only when it disconnects, so with -store redis a restarted example

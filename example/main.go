@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 
@@ -41,7 +42,7 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	engine := flag.String("engine", "v4", "socket.io engine binding: v4 (zishang520/socket.io, socket.io-client 3.x/4.x) or googollee (go-socket.io, socket.io-client 1.x/2.x)")
 	mode := flag.String("mode", "perconn", "perconn or permessage")
-	storeKind := flag.String("store", "memory", "memory or redis")
+	storeKind := flag.String("store", "memory", "memory, redis, or cookie (gorilla's CookieStore: the session lives in the cookie; socket writes reach it through the shim's write-back)")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
 	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
 	adminToken := flag.String("admin-token", "", "the secret of the admin views (empty: admin off): GET /admin/sockets with Authorization: Bearer TOKEN; with -engine v4 also the socket.io Admin UI's password, for user admin, at /admin-ui/")
@@ -177,6 +178,14 @@ func newStore(kind, redisURL string) (*backend, error) {
 		s := iosessions.NewMemoryStore()
 		s.Options = &opts
 		return &backend{store: s, close: func() { s.Close() }}, nil
+	case "cookie":
+		// The session lives in the browser's cookie, signed and encrypted
+		// with keys of this process: sessions do not survive a restart. A
+		// socket's change reaches the cookie through the shim's write-back.
+		s := sessions.NewCookieStore(securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32))
+		s.Options = &opts
+		s.MaxAge(opts.MaxAge)
+		return &backend{store: s, close: func() {}}, nil
 	case "redis":
 		o, err := redis.ParseURL(redisURL)
 		if err != nil {
@@ -353,6 +362,13 @@ func echo(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) {
 // a missing or undecodable session as a new one, never as an error).
 func (a *app) session(w http.ResponseWriter, r *http.Request) *sessions.Session {
 	sess, err := a.m.Store().Get(r, a.m.Config().Name)
+	var sc securecookie.Error
+	if errors.As(err, &sc) && sc.IsDecode() {
+		// The cookie store's answer for a cookie it cannot read (tampered,
+		// or from before a restart): no session.
+		sess, err = sessions.NewSession(a.m.Store(), a.m.Config().Name), nil
+		sess.IsNew = true
+	}
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 		return nil
