@@ -160,6 +160,7 @@ func (s *Socket) Open() {
 		}
 	}
 	m.reg.bind(s)
+	m.activity(s.ref) // a handshake with the session
 	for _, room := range []string{s.room, s.uroom} {
 		if room == "" {
 			continue
@@ -273,6 +274,7 @@ func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	if s.ended.Load() {
 		return noSession(ErrEnded)
 	}
+	s.m.activity(s.ref) // a session event
 	if s.m.cfg.Mode == PerMessage {
 		return s.doPerMessage(ctx, fn)
 	}

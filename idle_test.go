@@ -1,0 +1,102 @@
+package iosessions
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestMemoryIdle: with an idle timeout, a MemoryStore session ends that
+// long after its last HTTP save, HTTP load or Touch, never after its
+// lifetime; a Touch writes only when it moves the deadline by a tenth of
+// the timeout or more; Expiry says when and why each session ends, and a
+// gone one is reclaimed and reported.
+func TestMemoryIdle(t *testing.T) {
+	s := NewMemoryStore()
+	defer s.Close()
+	clock := withClock(s)
+	s.SetIdleTimeout(10 * time.Second)
+	var ended []string
+	s.NotifyEnd(func(id string) { ended = append(ended, id) })
+	ctx := context.Background()
+
+	save := func(maxAge int) (*http.Cookie, string) {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		sess, _ := s.New(r, "session")
+		sess.Options.MaxAge = maxAge
+		w := httptest.NewRecorder()
+		if err := sess.Save(r, w); err != nil {
+			t.Fatal(err)
+		}
+		return w.Result().Cookies()[0], sess.ID
+	}
+	cookie, id := save(60)
+	start := clock.Now()
+	if e, _ := s.Expiry(ctx, "session", []string{id}); !e[0].Idle || !e[0].At.Equal(start.Add(10*time.Second)) {
+		t.Fatalf("after the save: %+v, want idle at +10s", e[0])
+	}
+
+	// A Touch within a tenth of the timeout writes nothing.
+	clock.Add(500 * time.Millisecond)
+	before := s.entry(id)
+	if e, err := s.Touch(ctx, "session", id); err != nil || !e.At.Equal(start.Add(10*time.Second)) {
+		t.Fatalf("early Touch: %+v, %v; want the deadline unmoved", e, err)
+	}
+	if s.entry(id) != before {
+		t.Fatal("an early Touch replaced the entry")
+	}
+	// One a tenth later moves it.
+	clock.Add(600 * time.Millisecond)
+	if e, err := s.Touch(ctx, "session", id); err != nil || !e.At.Equal(start.Add(11100*time.Millisecond)) || !e.Idle {
+		t.Fatalf("Touch: %+v, %v; want idle at +11.1s", e, err)
+	}
+
+	// An HTTP load extends it.
+	clock.Add(9 * time.Second)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(cookie)
+	if sess, _ := s.New(r, "session"); sess.IsNew {
+		t.Fatal("the session expired before its idle deadline")
+	}
+	if e, _ := s.Expiry(ctx, "session", []string{id}); !e[0].At.Equal(clock.Now().Add(10 * time.Second)) {
+		t.Fatalf("after an HTTP load: %+v, want idle at now+10s", e[0])
+	}
+
+	// Idle for the timeout: gone, reclaimed and reported.
+	clock.Add(10 * time.Second)
+	if e, _ := s.Expiry(ctx, "session", []string{id}); !e[0].At.IsZero() {
+		t.Fatalf("idle for the timeout: %+v, want gone", e[0])
+	}
+	if len(ended) != 1 || ended[0] != id {
+		t.Fatalf("ended %d sessions, want the idle one", len(ended))
+	}
+	if _, err := s.Touch(ctx, "session", id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Touch of a gone session: %v, want ErrNotFound", err)
+	}
+
+	// The lifetime bounds it: touched all along, it ends at MaxAge.
+	_, id = save(3)
+	start = clock.Now()
+	for i := 0; i < 2; i++ {
+		clock.Add(time.Second)
+		e, err := s.Touch(ctx, "session", id)
+		if err != nil || !e.At.Equal(start.Add(3*time.Second)) || e.Idle {
+			t.Fatalf("Touch near the end of the lifetime: %+v, %v; want the lifetime's end, not idle", e, err)
+		}
+	}
+	clock.Add(time.Second)
+	if e, _ := s.Expiry(ctx, "session", []string{id}); !e[0].At.IsZero() {
+		t.Fatalf("at the end of its lifetime: %+v, want gone", e[0])
+	}
+}
+
+// entry returns the stored entry of id, for tests.
+func (s *MemoryStore) entry(id string) *memEntry {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[id]
+}
