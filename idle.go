@@ -38,10 +38,15 @@ type Idler interface {
 	// Touch), never later than its absolute lifetime; 0 turns idle expiry
 	// off. New calls it with Config.IdleTimeout.
 	SetIdleTimeout(d time.Duration)
-	// Touch extends the idle deadline of session id to the timeout from
-	// now (never past its absolute lifetime), writing only when that
-	// moves it by a tenth of the timeout or more, and returns the
-	// session's expiry. It returns ErrNotFound when the session is gone.
+	// Touch extends the idle deadline of session id to 6/5 of the timeout
+	// from now (never past its absolute lifetime), writing only when that
+	// moves it by a tenth of the timeout or more (or up to the end of the
+	// lifetime), and returns the session's expiry; a load over HTTP does
+	// the same. It returns ErrNotFound when the session is gone. As
+	// activity is written at most once per tenth of the timeout, and the
+	// store writes at most once per tenth, the extra fifth makes a
+	// session live at least the timeout after its last activity, and at
+	// most 6/5 of it.
 	Touch(ctx context.Context, name, id string) (Expiry, error)
 	// Expiry says when each of ids expires, in one call: the zero Expiry
 	// for one that is gone.
@@ -59,6 +64,10 @@ type Expiry struct {
 
 // minIdle is the shortest Config.IdleTimeout.
 const minIdle = time.Second
+
+// idleSpan is how far ahead a touch sets the idle deadline, for an idle
+// timeout d (see Idler.Touch).
+func idleSpan(d time.Duration) time.Duration { return d + d/5 }
 
 // idleState is what this node knows of a session's idle deadline.
 type idleState struct {
@@ -189,7 +198,9 @@ func (m *Manager) idleCheck() (next time.Time, err error) {
 		st := v.(*idleState)
 		left := e.At.Sub(now)
 		st.mu.Lock()
-		armed := st.warned.Before(e.At) // activity moved the deadline since
+		// Activity moved the deadline since the warning (a store moves it
+		// by a tenth of the timeout or more; At jitters by a round trip).
+		armed := e.At.Sub(st.warned) > m.cfg.IdleTimeout/20
 		warn := armed && left <= half && left >= quarter
 		if warn {
 			st.warned = e.At

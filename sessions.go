@@ -78,9 +78,10 @@ type Config struct {
 	// activity for this long, on every node: no load over HTTP through the
 	// store (the app's handlers), no handshake and no session event
 	// (Socket.Do) from any of its sockets; pings, polling requests and
-	// events without a session do not count. Its absolute lifetime still
-	// bounds it. Activity costs at most one store write per session per
-	// tenth of the timeout. Half the timeout before an idle expiry the
+	// events without a session do not count. It expires between the
+	// timeout and 6/5 of it after its last activity (see Idler.Touch),
+	// and its absolute lifetime still bounds it. Activity costs at most
+	// one store write per session per tenth of the timeout. Half the timeout before an idle expiry the
 	// session's sockets get "sexpiring" {"in_ms": time left}, once per
 	// deadline; at the expiry, "sinvalid" and a close. It needs a store
 	// that implements Idler (MemoryStore, iosredis) and must be 1 s or

@@ -97,8 +97,9 @@ const DefaultMaxAge = 24 * time.Hour
 // last save over HTTP (DefaultMaxAge when MaxAge is 0); an expired session
 // is gone, and a janitor reclaims its memory once a minute until Close.
 // With an idle timeout (SetIdleTimeout, which a Manager with
-// Config.IdleTimeout calls), a session also ends that long after its last
-// save or load over HTTP (Get, New) or Touch.
+// Config.IdleTimeout calls), a session also ends when it has had no save
+// or load over HTTP (Get, New) and no Touch for that long (see
+// Idler.Touch).
 // Saving with MaxAge < 0 deletes the session. An undecodable cookie
 // (tampered, or signed with a dropped key) means a new, empty session and
 // no error: never a 500.
@@ -255,7 +256,7 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 	now := s.now()
 	e := &memEntry{values: values, expires: now.Add(life)}
 	if idle := time.Duration(s.idle.Load()); idle > 0 {
-		e.idleAt = now.Add(idle)
+		e.idleAt = now.Add(idleSpan(idle))
 	}
 	s.put(sess.ID, e)
 	s.notifyMu.RLock()
@@ -438,12 +439,13 @@ func (s *MemoryStore) Touch(_ context.Context, _ string, id string) (Expiry, err
 		return Expiry{}, ErrNotFound
 	}
 	if idle > 0 {
-		at := s.now().Add(idle)
+		at := s.now().Add(idleSpan(idle))
 		if e.expires.Before(at) {
 			at = e.expires
 		}
 		// Entries are replaced whole, never edited.
-		if e.idleAt.IsZero() || at.Sub(e.idleAt) >= idle/10 || e.idleAt.After(at) {
+		if e.idleAt.IsZero() || at.Sub(e.idleAt) >= idle/10 || e.idleAt.After(at) ||
+			(at.Equal(e.expires) && e.idleAt.Before(at)) {
 			e = &memEntry{values: e.values, expires: e.expires, idleAt: at}
 			sh.m[id] = e
 		}

@@ -21,7 +21,9 @@ import (
 // session's hash slot. touchScript moves the key's expiry, and writes
 // only when that moves it by a tenth of the timeout or more: a session
 // costs at most one write per tenth of the timeout, from any number of
-// nodes.
+// nodes; the deadline it writes is 6/5 of the timeout ahead, so that a
+// session lives at least the timeout after its last activity (see
+// iosessions.Idler).
 
 // lifeKey is the key that keeps the end of the lifetime of session id.
 func (s *Store) lifeKey(id string) string { return s.prefix + "life:" + id }
@@ -42,10 +44,11 @@ if not life and ttl >= 0 then
   redis.call('SET', KEYS[2], string.format('%d', life), 'PXAT', string.format('%d', life))
 end
 local idle = tonumber(ARGV[1])
+local span, step = idle + math.floor(idle / 5), math.floor(idle / 10)
 local cur = now + ttl
 if life then
-  local at = math.min(life, now + idle)
-  if ttl < 0 or at - cur >= idle / 10 or cur > now + idle then
+  local at = math.min(life, now + span)
+  if ttl < 0 or at - cur >= step or (at == life and cur < life) or cur > now + span then
     redis.call('PEXPIREAT', KEYS[1], string.format('%d', at))
     cur = at
   end

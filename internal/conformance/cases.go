@@ -44,6 +44,7 @@ func Run(t *testing.T, b Binding) {
 		{"Push", push},
 		{"Presence", presence},
 		{"Inspect", inspect},
+		{"IdleExpiry", idleExpiry},
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},
 		{"NoSecretsLogged", noSecretsLogged},
