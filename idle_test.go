@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gorilla/sessions"
 )
 
 // TestMemoryIdle: with an idle timeout, a MemoryStore session ends 6/5
@@ -102,4 +104,53 @@ func (s *MemoryStore) entry(id string) *memEntry {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.m[id]
+}
+
+// TestIdleConfig: IdleTimeout under 1 s, negative, or with a store that
+// cannot expire idle sessions is ErrConfig; with a MemoryStore (the
+// default one included) the Manager starts, sets the store's timeout and
+// stops its watch at Shutdown (TestMain checks for leaks).
+func TestIdleConfig(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		store func() *MemoryStore
+		idle  time.Duration
+		ok    bool
+	}{
+		{"negative", nil, -time.Second, false},
+		{"too short", nil, 500 * time.Millisecond, false},
+		{"default store", nil, time.Second, true},
+		{"memory store", func() *MemoryStore { return NewMemoryStore() }, 2 * time.Second, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var m *Manager
+			var err error
+			var mem *MemoryStore
+			if c.store != nil {
+				mem = c.store()
+				defer mem.Close()
+				m, err = New(mem, Config{IdleTimeout: c.idle})
+			} else {
+				m, err = New(nil, Config{IdleTimeout: c.idle})
+			}
+			if !c.ok {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("New: %v, want ErrConfig", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mem != nil && time.Duration(mem.idle.Load()) != c.idle {
+				t.Errorf("the store's idle timeout is %v, want %v", time.Duration(mem.idle.Load()), c.idle)
+			}
+			if err := m.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := New(sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef")), Config{IdleTimeout: time.Second}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New with a CookieStore: %v, want ErrConfig", err)
+	}
 }
