@@ -151,7 +151,8 @@ const (
 	OpDelete     = "delete"      // a session deleted (Manager.Destroy, Manager.Renew)
 	OpLock       = "lock"        // Locker.Lock (PerMessage), the wait included
 	OpUnlock     = "unlock"      // the unlock Locker.Lock returned
-	OpCheck      = "check"       // Checker.Exist
+	OpCheck      = "check"       // Checker.Exist, Idler.Expiry
+	OpTouch      = "touch"       // Idler.Touch (Config.IdleTimeout)
 	OpToken      = "token"       // TokenLedger.Use (a shim token's single use)
 	OpRelay      = "relay"       // Relay.Relay (broadcasts, pushes, push reports)
 	OpDirJoin    = "dir_join"    // Directory.Join

@@ -74,6 +74,20 @@ type Config struct {
 	// (sinvalid, ErrEnded) within about this long. Default 1 s.
 	CheckInterval time.Duration
 
+	// IdleTimeout, when not 0, expires a session that has had no
+	// activity for this long, on every node: no load over HTTP through the
+	// store (the app's handlers), no handshake and no session event
+	// (Socket.Do) from any of its sockets; pings, polling requests and
+	// events without a session do not count. It expires between the
+	// timeout and 6/5 of it after its last activity (see Idler.Touch),
+	// and its absolute lifetime still bounds it. Activity costs at most
+	// one store write per session per tenth of the timeout. Half the timeout before an idle expiry the
+	// session's sockets get "sexpiring" {"in_ms": time left}, once per
+	// deadline; at the expiry, "sinvalid" and a close. It needs a store
+	// that implements Idler (MemoryStore, iosredis) and must be 1 s or
+	// more. Default 0: off.
+	IdleTimeout time.Duration
+
 	// SaveRetry is how long a save at disconnect that failed because the
 	// store was unavailable is retried, with backoff, before the changes
 	// are reported lost to ErrorHandler (an error matching ErrUnsaved).
@@ -171,6 +185,8 @@ type Manager struct {
 	lives    liveTable   // PerConnection: the live sessions of this node
 	rooms    Broadcaster // the binding's room broadcast, or nil
 	relay    Relay       // the store, if it relays broadcasts between nodes
+	idler    Idler       // the store, with Config.IdleTimeout; else nil
+	idles    sync.Map    // session ref -> *idleState, with idler
 	node     string      // this Manager's name among the nodes of the cluster
 	pres     presence
 	presOnce sync.Once // starts the presence goroutines with the first socket
@@ -198,8 +214,16 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: unknown Mode %d", ErrConfig, int(cfg.Mode))
 	}
 	if cfg.StoreTimeout < 0 || cfg.FlushInterval < 0 || cfg.TokenTTL < 0 || cfg.CloseGrace < 0 ||
-		cfg.CheckInterval < 0 || cfg.SaveRetry < 0 || cfg.Grace < 0 || cfg.NodeTTL < 0 || cfg.MaxPush < 0 {
+		cfg.CheckInterval < 0 || cfg.SaveRetry < 0 || cfg.Grace < 0 || cfg.NodeTTL < 0 || cfg.MaxPush < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	if cfg.IdleTimeout > 0 {
+		if cfg.IdleTimeout < minIdle {
+			return nil, fmt.Errorf("%w: IdleTimeout %v is under %v", ErrConfig, cfg.IdleTimeout, minIdle)
+		}
+		if _, ok := store.(Idler); store != nil && !ok {
+			return nil, fmt.Errorf("%w: IdleTimeout needs a store that implements Idler", ErrConfig)
+		}
 	}
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = 5 * time.Second
@@ -281,7 +305,11 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	if d, ok := m.store.(Directory); ok {
 		m.pres.dir = observedDir{d, m}
 	}
-	if c, ok := m.store.(Checker); ok {
+	if i, ok := m.store.(Idler); ok && cfg.IdleTimeout > 0 {
+		i.SetIdleTimeout(cfg.IdleTimeout)
+		m.idler = i
+		m.goTracked(m.idleWatch) // Expiry tells gone sessions too
+	} else if c, ok := m.store.(Checker); ok {
 		m.goTracked(func() { m.checker(observedChecker{c, m}, cfg.CheckInterval) })
 	}
 	if cfg.Mode == PerConnection && cfg.FlushInterval > 0 {

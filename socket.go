@@ -177,6 +177,7 @@ func (s *Socket) Open() {
 		}
 	}
 	m.reg.bind(s)
+	m.activity(s.sid().ref) // a handshake with the session
 	for _, room := range []string{s.sid().room, s.uroom} {
 		if room == "" {
 			continue
@@ -290,6 +291,7 @@ func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	if s.ended.Load() {
 		return noSession(ErrEnded)
 	}
+	s.m.activity(s.sid().ref) // a session event
 	if s.m.cfg.Mode == PerMessage {
 		return s.doPerMessage(ctx, fn)
 	}

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -74,6 +75,7 @@ var (
 	_ Loader         = (*MemoryStore)(nil)
 	_ Updater        = (*MemoryStore)(nil)
 	_ Notifier       = (*MemoryStore)(nil)
+	_ Idler          = (*MemoryStore)(nil)
 )
 
 // memShards is the number of independently locked parts of a MemoryStore.
@@ -94,6 +96,10 @@ const DefaultMaxAge = 24 * time.Hour
 // It is safe for concurrent use. A session lives MaxAge seconds from its
 // last save over HTTP (DefaultMaxAge when MaxAge is 0); an expired session
 // is gone, and a janitor reclaims its memory once a minute until Close.
+// With an idle timeout (SetIdleTimeout, which a Manager with
+// Config.IdleTimeout calls), a session also ends when it has had no save
+// or load over HTTP (Get, New) and no Touch for that long (see
+// Idler.Touch).
 // Saving with MaxAge < 0 deletes the session. An undecodable cookie
 // (tampered, or signed with a dropped key) means a new, empty session and
 // no error: never a 500.
@@ -107,6 +113,7 @@ type MemoryStore struct {
 	seed   maphash.Seed
 	shards [memShards]memShard
 	now    func() time.Time
+	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
 	notifyMu sync.RWMutex
 	notify   []func(id string) // NotifyEnd
@@ -126,7 +133,16 @@ type memShard struct {
 // values is shared by readers, which copy it.
 type memEntry struct {
 	values  map[any]any
-	expires time.Time
+	expires time.Time // the end of its lifetime
+	idleAt  time.Time // its idle deadline; zero without an idle timeout
+}
+
+// deadline is when the entry expires.
+func (e *memEntry) deadline() time.Time {
+	if !e.idleAt.IsZero() && e.idleAt.Before(e.expires) {
+		return e.idleAt
+	}
+	return e.expires
 }
 
 // NewMemoryStore returns a MemoryStore whose cookies are signed with the
@@ -176,6 +192,7 @@ func (s *MemoryStore) Get(r *http.Request, name string) (*sessions.Session, erro
 func (s *MemoryStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if c, err := r.Cookie(name); err == nil {
 		if sess, err := s.Load(r.Context(), name, c.Value); err == nil {
+			_, _ = s.Touch(r.Context(), name, sess.ID) // activity over HTTP
 			return sess, nil
 		}
 	}
@@ -236,7 +253,12 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 	if life == 0 {
 		life = DefaultMaxAge
 	}
-	s.put(sess.ID, &memEntry{values: values, expires: s.now().Add(life)})
+	now := s.now()
+	e := &memEntry{values: values, expires: now.Add(life)}
+	if idle := time.Duration(s.idle.Load()); idle > 0 {
+		e.idleAt = now.Add(idleSpan(idle))
+	}
+	s.put(sess.ID, e)
 	s.notifyMu.RLock()
 	fs := s.changes
 	s.notifyMu.RUnlock()
@@ -258,7 +280,7 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 		sh.mu.Lock()
 		e, ok := sh.m[id]
 		sh.mu.Unlock()
-		if !ok || !s.now().Before(e.expires) {
+		if !ok || !s.now().Before(e.deadline()) {
 			return ErrNotFound
 		}
 		// fn sets keys to the caller's values: the stored map is a copy.
@@ -281,7 +303,7 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 			sh.mu.Unlock()
 			continue // changed meanwhile: apply again on the new value
 		}
-		sh.m[id] = &memEntry{values: values, expires: cur.expires}
+		sh.m[id] = &memEntry{values: values, expires: cur.expires, idleAt: cur.idleAt}
 		sh.mu.Unlock()
 		return nil
 	}
@@ -325,7 +347,7 @@ func (s *MemoryStore) get(id string) (*memEntry, bool) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	e, ok := sh.m[id]
-	expired := ok && !s.now().Before(e.expires)
+	expired := ok && !s.now().Before(e.deadline())
 	if expired { // reclaimed on lookup, as Close promises
 		delete(sh.m, id)
 	}
@@ -376,7 +398,7 @@ func (s *MemoryStore) reclaim() {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for id, e := range sh.m {
-			if !now.Before(e.expires) {
+			if !now.Before(e.deadline()) {
 				delete(sh.m, id)
 				gone = append(gone, id)
 			}
@@ -398,6 +420,54 @@ func (s *MemoryStore) janitor(every time.Duration) {
 			s.reclaim()
 		}
 	}
+}
+
+// SetIdleTimeout implements Idler.
+func (s *MemoryStore) SetIdleTimeout(d time.Duration) { s.idle.Store(int64(d)) }
+
+// Touch implements Idler.
+func (s *MemoryStore) Touch(_ context.Context, _ string, id string) (Expiry, error) {
+	if _, ok := s.get(id); !ok { // reclaimed and reported if expired
+		return Expiry{}, ErrNotFound
+	}
+	idle := time.Duration(s.idle.Load())
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[id]
+	if !ok {
+		return Expiry{}, ErrNotFound
+	}
+	if idle > 0 {
+		at := s.now().Add(idleSpan(idle))
+		if e.expires.Before(at) {
+			at = e.expires
+		}
+		// Entries are replaced whole, never edited.
+		if e.idleAt.IsZero() || at.Sub(e.idleAt) >= idle/10 || e.idleAt.After(at) ||
+			(at.Equal(e.expires) && e.idleAt.Before(at)) {
+			e = &memEntry{values: e.values, expires: e.expires, idleAt: at}
+			sh.m[id] = e
+		}
+	}
+	return e.expiry(), nil
+}
+
+// Expiry implements Idler.
+func (s *MemoryStore) Expiry(_ context.Context, _ string, ids []string) ([]Expiry, error) {
+	out := make([]Expiry, len(ids))
+	for i, id := range ids {
+		if e, ok := s.get(id); ok { // reclaimed and reported if expired
+			out[i] = e.expiry()
+		}
+	}
+	return out, nil
+}
+
+// expiry is when e expires.
+func (e *memEntry) expiry() Expiry {
+	at := e.deadline()
+	return Expiry{At: at, Idle: at.Before(e.expires)}
 }
 
 // idEncoding spells session ids.

@@ -45,13 +45,17 @@ func run() error {
 	storeKind := flag.String("store", "memory", "memory, redis, or cookie (gorilla's CookieStore: the session lives in the cookie; socket writes reach it through the shim's write-back)")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL, with -store redis")
 	grace := flag.Duration("grace", 5*time.Second, "presence grace: how long a user with no socket left stays online")
+	idle := flag.Duration("idle", 0, "idle timeout (0: off; else 1s or more): a session with no HTTP request, no handshake and no session event for this long expires, its sockets warned with sexpiring first")
 	adminToken := flag.String("admin-token", "", "the secret of the admin views (empty: admin off): GET /admin/sockets with Authorization: Bearer TOKEN; with -engine v4 also the socket.io Admin UI's password, for user admin, at /admin-ui/")
 	flag.Parse()
 
 	if *grace <= 0 {
 		return fmt.Errorf("-grace must be positive, not %v", *grace)
 	}
-	cfg := iosessions.Config{Name: "session", Grace: *grace, User: userOf}
+	if *idle < 0 {
+		return fmt.Errorf("-idle must not be negative, not %v", *idle)
+	}
+	cfg := iosessions.Config{Name: "session", Grace: *grace, User: userOf, IdleTimeout: *idle}
 	switch *mode {
 	case "perconn":
 		cfg.Mode = iosessions.PerConnection

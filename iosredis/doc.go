@@ -31,6 +31,13 @@
 //   - Checker: the Manager asks, every Config.CheckInterval, whether the
 //     sessions of its sockets still exist, so sessions that expire in
 //     Redis (which tells nobody) end on every node in bounded time.
+//   - Idler: with Config.IdleTimeout, a session's key expires at its idle
+//     deadline or at the end of its lifetime, whichever is first; loading
+//     it over HTTP extends it in the same round trip, sockets through a
+//     Touch script sent at most once per tenth of the timeout per node,
+//     and Redis writes the new deadline at most once per tenth of the
+//     timeout. The Manager then checks expiries (PTTL) instead of
+//     existence.
 //   - TokenLedger: a shim token is good for one handshake on any node.
 //   - Relay: Manager.Broadcast reaches the room on every node, on any
 //     engine (go-socket.io's own Redis adapter is not to be relied on).
@@ -49,6 +56,7 @@
 //
 //	<prefix>{<id>}          a session (its id is {…}: see below)
 //	<prefix>lock:{<id>}     its lock while a PerMessage event runs
+//	<prefix>life:{<id>}     the end of its lifetime, with an idle timeout
 //	<prefix>token:<nonce>   a shim token's nonce, once used
 //	<prefix>{reg}:…         the registry of sockets and presence (see Join)
 //	<prefix>ended, <prefix>relay, <prefix>push   pub/sub channels

@@ -9,6 +9,7 @@ var Scripts = map[string]string{
 	partScript.Hash():    "part",
 	socketsScript.Hash(): "sockets",
 	liveScript.Hash():    "live",
+	touchScript.Hash():   "touch",
 }
 
 // SaveUnlockSHA is the SHA1 of the script that saves under a lock.

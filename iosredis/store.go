@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -52,6 +53,7 @@ type Store struct {
 	opts   sessions.Options
 	ttl    time.Duration // of locks
 	codec  redisstore.GobSerializer
+	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
 	mu      sync.Mutex // guards notify, relays, sub and live
 	live    []string   // the live nodes the last Sockets found
@@ -75,6 +77,7 @@ var (
 	_ iosessions.Locker   = (*Store)(nil)
 	_ iosessions.Notifier = (*Store)(nil)
 	_ iosessions.Checker  = (*Store)(nil)
+	_ iosessions.Idler    = (*Store)(nil)
 
 	_ iosessions.TokenLedger = (*Store)(nil)
 	_ iosessions.Relay       = (*Store)(nil)
@@ -131,13 +134,20 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 
 // New returns the session name of r, or a new session, with no id until it
 // is saved, when r's cookie names no session in Redis. The error is
-// Redis's, if it failed.
+// Redis's, if it failed. With an idle timeout, loading the session is
+// activity: it extends the session's idle deadline, in the same round
+// trip.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	c, err := r.Cookie(name)
 	if err != nil {
 		return s.fresh(name), nil
 	}
-	sess, err := s.Load(r.Context(), name, c.Value)
+	var sess *sessions.Session
+	if s.idleTimeout() > 0 {
+		sess, err = s.loadTouch(r.Context(), name, c.Value)
+	} else {
+		sess, err = s.Load(r.Context(), name, c.Value)
+	}
 	switch {
 	case err == nil:
 		return sess, nil
@@ -175,6 +185,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		if err := s.rs.Save(r, w, sess); err != nil { // DEL, and expires the cookie
 			return fmt.Errorf("iosredis: delete: %w", err)
 		}
+		if s.idleTimeout() > 0 { // best effort: it expires with the lifetime anyway
+			_ = s.client.Unlink(r.Context(), s.lifeKey(sess.ID)).Err()
+		}
 		s.publishEnded(r.Context(), sess.ID)
 		return nil
 	case sess.Options.MaxAge == 0:
@@ -182,6 +195,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	case sess.ID == "":
 		if err := s.rs.Save(r, w, sess); err != nil { // a new id, SET with the TTL
 			return fmt.Errorf("iosredis: save: %w", err)
+		}
+		if s.idleTimeout() > 0 { // from now on it expires when idle
+			if _, _, err := s.touch(r.Context(), sess.ID, false); err != nil {
+				return fmt.Errorf("iosredis: save: idle deadline: %w", err)
+			}
 		}
 		return nil
 	}

@@ -45,6 +45,7 @@ func Run(t *testing.T, b Binding) {
 		{"Presence", presence},
 		{"Inspect", inspect},
 		{"Rotate", rotate},
+		{"IdleExpiry", idleExpiry},
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},
 		{"NoSecretsLogged", noSecretsLogged},

@@ -552,6 +552,7 @@ func tamper(v string) string {
 type switchStore struct {
 	*iosessions.MemoryStore
 	down, slow atomic.Bool
+	touches    atomic.Int32 // Touch calls (Config.IdleTimeout)
 }
 
 var errDown = errors.New("conformance: store is down")
@@ -579,6 +580,14 @@ func (s *switchStore) Update(ctx context.Context, name, id string, fn func(map[a
 		return err
 	}
 	return s.MemoryStore.Update(ctx, name, id, fn)
+}
+
+func (s *switchStore) Touch(ctx context.Context, name, id string) (iosessions.Expiry, error) {
+	s.touches.Add(1)
+	if err := s.fail(ctx); err != nil {
+		return iosessions.Expiry{}, err
+	}
+	return s.MemoryStore.Touch(ctx, name, id)
 }
 
 // openPacket does a raw engine.io handshake over polling with header h and

@@ -41,6 +41,7 @@ type clusterOptions struct {
 	StoreTimeout  time.Duration // default 1 s
 	Grace         time.Duration // Config.Grace
 	NodeTTL       time.Duration // Config.NodeTTL
+	IdleTimeout   time.Duration // Config.IdleTimeout
 	// Setup runs on each node's env before it serves.
 	Setup func(e *env)
 }
@@ -67,6 +68,7 @@ func newCluster(t *testing.T, b Binding, o clusterOptions) *cluster {
 			c.SaveRetry = o.SaveRetry
 			c.Grace = o.Grace
 			c.NodeTTL = o.NodeTTL
+			c.IdleTimeout = o.IdleTimeout
 		}, Setup: o.Setup})
 	}
 	cl := &cluster{redis: rs, ra: rs.Client(), rb: rs.Client()}
@@ -111,6 +113,7 @@ func nodes(t *testing.T, b Binding) {
 		{"InspectAcrossNodes", inspectAcrossNodes},
 		{"ChangeAcrossNodes", changeAcrossNodes},
 		{"RotateAcrossNodes", rotateAcrossNodes},
+		{"IdleAcrossNodes", idleAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
 	}
