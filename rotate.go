@@ -52,7 +52,7 @@ func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Req
 		o := *old.Options
 		ns.Options = &o
 	}
-	rec := headerOnly{h: http.Header{}}
+	rec := headerRecorder{h: http.Header{}}
 	if err := m.store.Save(req, rec, ns); err != nil {
 		return nil, m.storeErr(ctx, fmt.Errorf("rotate: save: %w", err))
 	}
@@ -143,10 +143,3 @@ func (m *Manager) dirMove(s *Socket, old ident) {
 	s.dirMu.Unlock()
 	m.dirSync(s)
 }
-
-// headerOnly is a ResponseWriter that keeps the headers a store sets.
-type headerOnly struct{ h http.Header }
-
-func (w headerOnly) Header() http.Header         { return w.h }
-func (w headerOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (w headerOnly) WriteHeader(int)             {}

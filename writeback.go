@@ -339,8 +339,8 @@ func (m *Manager) useWriteback(nonce string) error {
 	return nil
 }
 
-// headerRecorder is the ResponseWriter into which a store's Save writes
-// a write-back's cookie.
+// headerRecorder is a ResponseWriter that keeps only the headers a
+// store's Save sets (a write-back's or a rotated session's cookie).
 type headerRecorder struct{ h http.Header }
 
 func (r headerRecorder) Header() http.Header         { return r.h }
