@@ -45,6 +45,8 @@ func Run(t *testing.T, b Binding) {
 		{"Presence", presence},
 		{"Inspect", inspect},
 		{"Rotate", rotate},
+		{"TwoTabs", twoTabs},
+		{"Writeback", writeback},
 		{"IdleExpiry", idleExpiry},
 		{"Nodes", nodes},
 		{"Shutdown", shutdown},

@@ -81,6 +81,9 @@ type DialOptions struct {
 	// Token is the shim's token, sent the way the binding's clients send
 	// it (the query for socket.io 1.x/2.x, the auth payload for 3.x/4.x).
 	Token string
+	// Writeback says, as the shim does, that the client applies cookie
+	// write-backs (iosessions.WritebackParam, where the token goes).
+	Writeback bool
 	// NoAck leaves the server's events that ask for an ack unanswered;
 	// by default the client acks each at once.
 	NoAck bool

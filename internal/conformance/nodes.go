@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -113,6 +112,7 @@ func nodes(t *testing.T, b Binding) {
 		{"InspectAcrossNodes", inspectAcrossNodes},
 		{"ChangeAcrossNodes", changeAcrossNodes},
 		{"RotateAcrossNodes", rotateAcrossNodes},
+		{"KeysMergedAcrossNodes", keysMergedAcrossNodes},
 		{"IdleAcrossNodes", idleAcrossNodes},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -224,34 +224,8 @@ func noLostUpdates(t *testing.T, b Binding) {
 		err  error
 	}
 	fire := func(c *conn, out chan<- result) {
-		ctx := ctxT(t)
-		var chans []<-chan Ack
-		for range n {
-			ch, err := c.Send(ctx, "incr")
-			if err != nil {
-				out <- result{err: err}
-				return
-			}
-			chans = append(chans, ch)
-		}
-		var r result
-		for _, ch := range chans {
-			select {
-			case a := <-ch:
-				var v int
-				if len(a.Args) != 1 || json.Unmarshal(a.Args[0], &v) != nil {
-					r.err = errors.New("ack " + string(a.Args[0]) + " is not a count")
-					out <- r
-					return
-				}
-				r.vals = append(r.vals, v)
-			case <-ctx.Done():
-				r.err = ctx.Err()
-				out <- r
-				return
-			}
-		}
-		out <- r
+		vals, err := incrBurst(ctxT(t), c, n)
+		out <- result{vals, err}
 	}
 	out := make(chan result, 2)
 	go fire(ca, out)

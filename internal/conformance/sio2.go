@@ -17,11 +17,24 @@ import (
 func DialSIO2(eio int) func(ctx context.Context, url string, o DialOptions) (Client, error) {
 	return func(ctx context.Context, base string, o DialOptions) (Client, error) {
 		opts := sio2.Options{Transport: sio2.Transport(o.Transport), Header: o.Header, EIO: eio, AckEvents: !o.NoAck}
+		params := map[string]string{}
 		if o.Token != "" {
+			params[iosessions.TokenParam] = o.Token
+		}
+		if o.Writeback {
+			params[iosessions.WritebackParam] = "1"
+		}
+		for k, v := range params {
 			if eio == 4 {
-				opts.Auth = map[string]any{iosessions.TokenParam: o.Token}
+				if opts.Auth == nil {
+					opts.Auth = map[string]any{}
+				}
+				opts.Auth[k] = v
 			} else {
-				opts.Query = url.Values{iosessions.TokenParam: {o.Token}}
+				if opts.Query == nil {
+					opts.Query = url.Values{}
+				}
+				opts.Query.Set(k, v)
 			}
 		}
 		// A last resort only: the binding answers every connect; a
