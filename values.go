@@ -13,6 +13,12 @@ import (
 // []any and the typed ones below), nested. A value of any other type goes
 // through gob, as stores encode it: slower, but the same result.
 
+// CloneValues returns a deep copy of a session's values: natively for the
+// types above, through gob for the others (an error when such a value does
+// not encode). Stores use it to keep a private copy of values they hand
+// out, without encoding the common case.
+func CloneValues(values map[any]any) (map[any]any, error) { return cloneValues(values) }
+
 // cloneValues returns a deep copy of values, or an error when a value of
 // a type the library does not copy natively does not encode with gob.
 func cloneValues(values map[any]any) (map[any]any, error) {

@@ -103,7 +103,8 @@ type result struct {
 	cpuIncr        float64
 	kibPerConn     float64
 	lost           int
-	redisPerIncr   float64 // Redis commands per incr (-1: no Redis)
+	redisPerIncr   float64 // Redis calls per incr, inside scripts included (-1: no Redis)
+	scriptsPerIncr float64 // EVAL and EVALSHA per incr
 }
 
 type rate struct {
@@ -206,9 +207,9 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 		events = append(events, "incr")
 	}
 	for _, ev := range events {
-		var cmd0 int64
+		var cmd0, scr0 int64
 		if t.store == "redis" {
-			cmd0 = rs.commands()
+			cmd0, scr0 = rs.commands()
 		}
 		cpu0 := srv.cpu()
 		r, err := callLoop(clients, cfg.perClient, ev)
@@ -221,7 +222,9 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 		} else {
 			res.incr, res.cpuIncr = r, cpuPer
 			if t.store == "redis" {
-				res.redisPerIncr = float64(rs.commands()-cmd0-1) / float64(cfg.clients*cfg.perClient)
+				cmd1, scr1 := rs.commands()
+				res.redisPerIncr = float64(cmd1-cmd0-1) / float64(cfg.clients*cfg.perClient)
+				res.scriptsPerIncr = float64(scr1-scr0) / float64(cfg.clients*cfg.perClient)
 			}
 		}
 		fmt.Printf("bench:   %s %.0f acks/s, p50 %v, p99 %v, %.1f µs CPU each\n", ev, r.perSec, r.p50, r.p99, cpuPer)
@@ -577,21 +580,24 @@ func startRedis(dir string) (*redisServer, error) {
 	}
 }
 
-// commands returns the calls Redis has served, all commands together (the
-// INFO that asks counts as one).
-func (r *redisServer) commands() int64 {
+// commands returns the calls Redis has served, all commands together, the
+// ones scripts make included (the INFO that asks counts as one), and the
+// scripts run (EVAL, EVALSHA): each script is one round trip.
+func (r *redisServer) commands() (total, scripts int64) {
 	info, err := r.client.Info(context.Background(), "commandstats").Result()
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	var total int64
 	for _, line := range strings.Split(info, "\n") {
-		if _, rest, ok := strings.Cut(line, ":calls="); ok {
+		if name, rest, ok := strings.Cut(line, ":calls="); ok {
 			n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
 			total += n
+			if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+				scripts += n
+			}
 		}
 	}
-	return total
+	return total, scripts
 }
 
 func (r *redisServer) stop() {
@@ -638,7 +644,7 @@ func printTable(ts []target, results map[string][]result) {
 		return fmt.Sprintf("%.2f×", v/of[engine])
 	}
 	fmt.Println()
-	fmt.Println("| target | connects/s | echo acks/s | echo p50 / p99 | incr acks/s | incr p50 / p99 | CPU µs per echo / incr | KiB per idle conn | lost (two tabs) | Redis cmds per incr | echo ÷ bare echo | incr ÷ bare echo | connects ÷ bare |")
+	fmt.Println("| target | connects/s | echo acks/s | echo p50 / p99 | incr acks/s | incr p50 / p99 | CPU µs per echo / incr | KiB per idle conn | lost (two tabs) | Redis calls (scripts) per incr | echo ÷ bare echo | incr ÷ bare echo | connects ÷ bare |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, t := range ts {
 		rs := results[t.name]
@@ -661,7 +667,7 @@ func printTable(ts []target, results map[string][]result) {
 			lost = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return float64(r.lost) }))
 			incrRatio = ratio(incr, t.engine, bare)
 			if t.store == "redis" {
-				redisCmds = fmt.Sprintf("%.2f", med(rs, func(r result) float64 { return r.redisPerIncr }))
+				redisCmds = fmt.Sprintf("%.2f (%.2f)", med(rs, func(r result) float64 { return r.redisPerIncr }), med(rs, func(r result) float64 { return r.scriptsPerIncr }))
 			}
 		}
 		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s | %.0f / %s | %.1f | %s | %s | %s | %s | %s |\n",

@@ -53,6 +53,9 @@ type Store struct {
 	opts   sessions.Options
 	ttl    time.Duration // of locks
 	codec  redisstore.GobSerializer
+	// decoded remembers the values of the bytes last read or written per
+	// session (decoded.go).
+	decoded decodedCache
 	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
 	mu      sync.Mutex // guards notify, relays, sub and live
@@ -245,8 +248,8 @@ func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, 
 		return nil, iosessions.ErrNotFound
 	}
 	sess := s.fresh(name)
-	if err := s.codec.Deserialize(b, sess); err != nil {
-		return nil, fmt.Errorf("iosredis: decode: %w", err)
+	if err := s.decode(key, b, sess); err != nil {
+		return nil, err
 	}
 	sess.ID = key
 	sess.IsNew = false
@@ -287,7 +290,7 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 			if err != nil {
 				return err
 			}
-			nb, err := s.apply(name, b, fn)
+			nb, err := s.apply(name, id, b, fn)
 			if err != nil {
 				return err
 			}
@@ -304,19 +307,15 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 	return errConflict
 }
 
-// apply decodes the stored session b, applies fn to its values and
+// apply decodes b, the stored session id, applies fn to its values and
 // encodes the result.
-func (s *Store) apply(name string, b []byte, fn func(map[any]any)) ([]byte, error) {
+func (s *Store) apply(name, id string, b []byte, fn func(map[any]any)) ([]byte, error) {
 	sess := s.fresh(name)
-	if err := s.codec.Deserialize(b, sess); err != nil {
-		return nil, fmt.Errorf("iosredis: decode: %w", err)
+	if err := s.decode(id, b, sess); err != nil {
+		return nil, err
 	}
 	fn(sess.Values)
-	nb, err := s.codec.Serialize(sess)
-	if err != nil {
-		return nil, fmt.Errorf("iosredis: encode: %w", err)
-	}
-	return nb, nil
+	return s.encode(id, sess)
 }
 
 // saveUnlock runs saveUnlockScript. The script is idempotent (a write it
@@ -366,7 +365,7 @@ func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(m
 		if !found {
 			return iosessions.ErrNotFound
 		}
-		nb, err := s.apply(name, b, fn)
+		nb, err := s.apply(name, lk.id, b, fn)
 		if err != nil {
 			return err
 		}

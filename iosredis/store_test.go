@@ -374,3 +374,24 @@ func TestLockReleasedAfterOutage(t *testing.T) {
 	}
 	unlock2()
 }
+
+// The decode cache hands out copies: a caller that changes the values it
+// loaded changes neither the store nor the next load.
+func TestDecodedCopies(t *testing.T) {
+	st, _, _ := newStore(t, nil)
+	id := login(t, st, map[any]any{"list": []any{"a"}, "n": 1}, 60).Value
+	ctx := context.Background()
+	a, err := st.Load(ctx, "session", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Values["list"].([]any)[0] = "changed"
+	a.Values["n"] = 2
+	b, err := st.Load(ctx, "session", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Values["list"].([]any)[0] != "a" || b.Values["n"] != 1 {
+		t.Fatalf("a second load sees the first one's changes: %v", b.Values)
+	}
+}
