@@ -56,7 +56,7 @@ type Store struct {
 	// decoded remembers the values of the bytes last read or written per
 	// session (decoded.go).
 	decoded decodedCache
-	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
+	idle    atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
 	mu      sync.Mutex // guards notify, relays, sub and live
 	live    []string   // the live nodes the last Sockets found
