@@ -115,6 +115,9 @@ type MemoryStore struct {
 	now    func() time.Time
 	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
+	keysMu sync.Mutex
+	keys   map[string]string // cookie key -> id, of keys that decoded (idOf)
+
 	notifyMu sync.RWMutex
 	notify   []func(id string) // NotifyEnd
 	changes  []func(id string) // NotifyChange
@@ -154,6 +157,7 @@ func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
 		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
 	}
 	s := &MemoryStore{
+		keys:    make(map[string]string),
 		Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 		codecs:  securecookie.CodecsFromPairs(keyPairs...),
 		seed:    maphash.MakeSeed(),
@@ -209,9 +213,9 @@ func (s *MemoryStore) newSession(name string) *sessions.Session {
 
 // Load implements Loader.
 func (s *MemoryStore) Load(_ context.Context, name, key string) (*sessions.Session, error) {
-	var id string
-	if err := securecookie.DecodeMulti(name, key, &id, s.codecs...); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
+	id, err := s.idOf(name, key)
+	if err != nil {
+		return nil, err
 	}
 	e, ok := s.get(id)
 	if !ok {
@@ -318,6 +322,40 @@ func (s *MemoryStore) NotifyEnd(f func(id string)) {
 	s.notifyMu.Unlock()
 }
 
+// maxKeys bounds the cookie keys whose ids MemoryStore remembers.
+const maxKeys = 8192
+
+// idOf decodes the session id of a cookie key. A per-message socket loads
+// its session with the same key at every event, so the ids of keys that
+// decoded are remembered (until the janitor's next run, at most a minute,
+// so a key's own age limit still applies within that).
+func (s *MemoryStore) idOf(name, key string) (string, error) {
+	ck := name + "\x00" + key
+	s.keysMu.Lock()
+	id, ok := s.keys[ck]
+	s.keysMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	if err := securecookie.DecodeMulti(name, key, &id, s.codecs...); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadKey, err)
+	}
+	s.keysMu.Lock()
+	if len(s.keys) >= maxKeys {
+		clear(s.keys)
+	}
+	s.keys[ck] = id
+	s.keysMu.Unlock()
+	return id, nil
+}
+
+// forgetKeys drops the remembered ids of keys.
+func (s *MemoryStore) forgetKeys() {
+	s.keysMu.Lock()
+	clear(s.keys)
+	s.keysMu.Unlock()
+}
+
 // NotifyChange implements ChangeNotifier: f is called, on the goroutine
 // of Save, with the id of every session that Save stored.
 func (s *MemoryStore) NotifyChange(f func(id string)) {
@@ -392,6 +430,7 @@ func (s *MemoryStore) ended(ids []string) {
 
 // reclaim deletes the expired sessions and reports them.
 func (s *MemoryStore) reclaim() {
+	s.forgetKeys()
 	now := s.now()
 	var gone []string
 	for i := range s.shards {
