@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -502,5 +503,47 @@ func TestPerConnOneLivePerNode(t *testing.T) {
 	closeAndWait(t, fx.m, other, "bye")
 	if st := fx.m.Stats(); st != (Stats{}) {
 		t.Fatalf("Stats %+v after every socket left", st)
+	}
+}
+
+// Sockets of one session that open at once share its live copy, and each
+// counts. Config.User reads the values before the copy is shared: CI's
+// race detector once caught the first socket reading them after a second
+// one had refreshed the copy (example, two nodes); this test opens them at
+// once under -race but did not catch that interleaving before the fix.
+func TestPerConnConcurrentOpens(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	user := func(v map[any]any) string {
+		if calls.Add(1) == 1 {
+			time.Sleep(50 * time.Millisecond) // the others open meanwhile
+		}
+		u, _ := v["user"].(string)
+		return u
+	}
+	fx := newFixture(t, Config{User: user}, map[any]any{"user": "ann", "n": 0})
+	var wg sync.WaitGroup
+	socks := make([]*Socket, 16)
+	for i := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := fx.m.Accept(newTestConn(handshake(fx.key)))
+			s.Open()
+			socks[i] = s
+		}()
+	}
+	wg.Wait()
+	for _, s := range socks {
+		if s.User() != "ann" {
+			t.Fatalf("user %q", s.User())
+		}
+		mustDo(t, s, incrN)
+	}
+	for _, s := range socks {
+		closeAndWait(t, fx.m, s, "bye")
+	}
+	if v := mustStored(t, fx.mem, fx.key); v["n"] != len(socks) {
+		t.Fatalf("n = %v, want %d", v["n"], len(socks))
 	}
 }

@@ -166,15 +166,17 @@ func (s *Socket) Open() {
 	ref := sessionRef(sess, key)
 	s.id.Store(&ident{key: key, ref: ref, room: m.roomOf(ref)})
 	s.at = time.Now()
-	existed := false
-	if m.cfg.Mode == PerConnection {
-		s.lv, existed = m.lives.attach(ref, key, t)
-	}
 	if h := m.cfg.User; h != nil {
 		m.safely("Config.User", func() { s.user = h(sess.Values) })
 		if s.user != "" {
 			s.uroom = m.userRoom(s.user)
 		}
+	}
+	// From here on, in PerConnection mode, the session may be the live copy
+	// that other sockets of it share: read it only under lv.mu.
+	existed := false
+	if m.cfg.Mode == PerConnection {
+		s.lv, existed = m.lives.attach(ref, key, t)
 	}
 	m.reg.bind(s)
 	m.activity(s.sid().ref) // a handshake with the session
