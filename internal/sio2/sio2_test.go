@@ -237,7 +237,10 @@ func dialRetry(t *testing.T, url string, opts Options) (*Client, error) {
 			defer cancel()
 		}
 		c, err := Dial(ctx, url, opts)
-		if !errors.Is(err, ErrConnectUnanswered) || attempt == 3 {
+		// The bare v4 engine leaves a namespace connect unanswered now and
+		// then, more often on a loaded machine (three in a row once in a
+		// clean-clone CI run, TestDialRefused4): up to six tries.
+		if !errors.Is(err, ErrConnectUnanswered) || attempt == 6 {
 			return c, err
 		}
 		t.Logf("dial %s, attempt %d: %v", opts.Transport, attempt, err)
