@@ -104,12 +104,12 @@ func (c *Cluster) ready(addr string) bool {
 func (c *Cluster) Client() *redis.ClusterClient {
 	cl := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:           c.Addrs,
-		DialTimeout:     300 * time.Millisecond,
-		ReadTimeout:     300 * time.Millisecond,
-		WriteTimeout:    300 * time.Millisecond,
-		MaxRetries:      2,
-		MinRetryBackoff: 10 * time.Millisecond,
-		MaxRetryBackoff: 50 * time.Millisecond,
+		DialTimeout:     clientTimeout,
+		ReadTimeout:     clientTimeout,
+		WriteTimeout:    clientTimeout,
+		MaxRetries:      clientRetries,
+		MinRetryBackoff: clientMinBackoff,
+		MaxRetryBackoff: clientMaxBackoff,
 	})
 	c.t.Cleanup(func() { cl.Close() })
 	return cl

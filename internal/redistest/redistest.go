@@ -63,6 +63,14 @@ func Start(t testing.TB, args ...string) *Server {
 // URL returns the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
+// The short timeouts and retries of the clients of Server and Cluster.
+const (
+	clientTimeout    = 300 * time.Millisecond
+	clientRetries    = 2
+	clientMinBackoff = 10 * time.Millisecond
+	clientMaxBackoff = 50 * time.Millisecond
+)
+
 // Client returns a go-redis client of the server, closed by t's cleanup.
 // Its timeouts and retry backoffs are short, so that tests of a stopped
 // server are quick; it retries twice, as a production client would, so a
@@ -70,12 +78,12 @@ func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 func (s *Server) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:            s.Addr,
-		DialTimeout:     300 * time.Millisecond,
-		ReadTimeout:     300 * time.Millisecond,
-		WriteTimeout:    300 * time.Millisecond,
-		MaxRetries:      2,
-		MinRetryBackoff: 10 * time.Millisecond,
-		MaxRetryBackoff: 50 * time.Millisecond,
+		DialTimeout:     clientTimeout,
+		ReadTimeout:     clientTimeout,
+		WriteTimeout:    clientTimeout,
+		MaxRetries:      clientRetries,
+		MinRetryBackoff: clientMinBackoff,
+		MaxRetryBackoff: clientMaxBackoff,
 	})
 	s.t.Cleanup(func() { c.Close() })
 	return c
