@@ -32,7 +32,16 @@ type Broadcaster interface {
 // SetBroadcaster makes the Manager reach the sockets of an ended session
 // through b. Bindings call it once, before serving; without it, each
 // socket is told on its own.
-func (m *Manager) SetBroadcaster(b Broadcaster) { m.rooms = b }
+func (m *Manager) SetBroadcaster(b Broadcaster) { m.rooms.Store(&b) }
+
+// broadcaster returns the binding's Broadcaster, or nil. A relayed message
+// may arrive before the binding set it.
+func (m *Manager) broadcaster() Broadcaster {
+	if p := m.rooms.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // A Relay carries the Manager's broadcasts to the other nodes that share
 // the store: Relay sends msg to all of them, and each calls the function
@@ -74,7 +83,8 @@ type relayed struct {
 // args are sent as JSON. It returns an error if the binding cannot
 // broadcast or the relay fails (the local sockets are told either way).
 func (m *Manager) Broadcast(room, event string, args ...any) error {
-	if m.rooms == nil {
+	b := m.broadcaster()
+	if b == nil {
 		return errors.New("iosessions: Broadcast: the binding set no Broadcaster")
 	}
 	raw := make([]json.RawMessage, len(args))
@@ -85,7 +95,7 @@ func (m *Manager) Broadcast(room, event string, args ...any) error {
 		}
 		raw[i] = b
 	}
-	err := m.rooms.Broadcast(room, event, rawArgs(raw)...)
+	err := b.Broadcast(room, event, rawArgs(raw)...)
 	if m.relay == nil {
 		return err
 	}
@@ -130,10 +140,11 @@ func (m *Manager) fromRelay(msg []byte) {
 		m.kick(Target{room: r.Room, node: r.To, id: r.Socket})
 		return
 	}
-	if m.rooms == nil {
+	b := m.broadcaster()
+	if b == nil {
 		return
 	}
-	if err := m.rooms.Broadcast(r.Room, r.Event, rawArgs(r.Args)...); err != nil {
+	if err := b.Broadcast(r.Room, r.Event, rawArgs(r.Args)...); err != nil {
 		m.ReportError(fmt.Errorf("iosessions: relayed broadcast: %w", err))
 	}
 }
@@ -179,7 +190,7 @@ func (m *Manager) sessionEnded(ref string) {
 	if len(ending) == 0 {
 		return
 	}
-	b := m.rooms
+	b := m.broadcaster()
 	m.goTracked(func() {
 		// Handlers of one socket never overlap: wait for the ones running.
 		var unlocks []func()

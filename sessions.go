@@ -182,12 +182,12 @@ type Manager struct {
 
 	reg      registry
 	locks    lockTable
-	lives    liveTable   // PerConnection: the live sessions of this node
-	rooms    Broadcaster // the binding's room broadcast, or nil
-	relay    Relay       // the store, if it relays broadcasts between nodes
-	idler    Idler       // the store, with Config.IdleTimeout; else nil
-	idles    sync.Map    // session ref -> *idleState, with idler
-	node     string      // this Manager's name among the nodes of the cluster
+	lives    liveTable                   // PerConnection: the live sessions of this node
+	rooms    atomic.Pointer[Broadcaster] // the binding's room broadcast (broadcaster)
+	relay    Relay                       // the store, if it relays broadcasts between nodes
+	idler    Idler                       // the store, with Config.IdleTimeout; else nil
+	idles    sync.Map                    // session ref -> *idleState, with idler
+	node     string                      // this Manager's name among the nodes of the cluster
 	pres     presence
 	presOnce sync.Once // starts the presence goroutines with the first socket
 	pushes   sync.Map  // push id -> *pending, this node's pushes awaiting reports
