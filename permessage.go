@@ -38,7 +38,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		unlock() // the session moved to a new id meanwhile (Rotate)
 	}
 	defer unlock()
-	sess, err := s.m.load(withValues(ctx, held), s.m.latestKey(id.ref, id.key))
+	sess, base, err := s.m.loadBase(withValues(ctx, held), s.m.latestKey(id.ref, id.key))
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		s.end(ErrEnded)
 		return noSession(ErrEnded)
@@ -46,8 +46,10 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if err != nil {
 		return err
 	}
-	t, err := track(sess)
-	if err != nil {
+	var t *Session
+	if base != nil { // the store's own copy, never written to
+		t = &Session{Session: sess, base: base}
+	} else if t, err = track(sess); err != nil {
 		return err
 	}
 	t.save = func(context.Context) error { return s.saveNow(held, t) }
@@ -55,7 +57,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if err := s.m.safely("smessage", func() { ferr = fn(t) }); err != nil {
 		return err // nothing is saved after a panic
 	}
-	if err := s.commit(held, t); err != nil {
+	if err := s.commitLast(held, t); err != nil {
 		return err
 	}
 	return ferr
@@ -113,7 +115,13 @@ func (m *Manager) lockSession(ctx context.Context, ref string) (held context.Con
 
 // commit saves what changed in t since it was loaded or last saved, with
 // held, the context of the session's lock.
-func (s *Socket) commit(held context.Context, t *Session) error {
+func (s *Socket) commit(held context.Context, t *Session) error { return s.save(held, t, true) }
+
+// commitLast is commit at the end of an event that drops t: its base need
+// not follow the save.
+func (s *Socket) commitLast(held context.Context, t *Session) error { return s.save(held, t, false) }
+
+func (s *Socket) save(held context.Context, t *Session, rebase bool) error {
 	c, err := t.diff()
 	if err != nil || c.empty() {
 		return err
@@ -129,7 +137,7 @@ func (s *Socket) commit(held context.Context, t *Session) error {
 		s.end(ErrEnded)
 		return errGone
 	}
-	if err != nil {
+	if err != nil || !rebase {
 		return err
 	}
 	return t.rebase()

@@ -171,6 +171,7 @@ type Manager struct {
 	ledger  TokenLedger // the shim tokens used
 	origins map[string]bool
 	ownMem  *MemoryStore // the default store, closed by Shutdown
+	mem     *MemoryStore // the store, if it is a MemoryStore: in-process calls, no timeout
 	wb      writebacks   // cookie write-backs (writeback.go)
 
 	onConnect  func(*Socket, *Session)
@@ -278,6 +279,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		m.ownMem = NewMemoryStore()
 		m.store = m.ownMem
 	}
+	m.mem, _ = m.store.(*MemoryStore)
 	m.cutter = cfg.Cutter
 	if m.cutter == nil {
 		m.cutter = m.sessionCutter()
@@ -496,6 +498,20 @@ func (m *Manager) AllowedOrigin(origin string) bool {
 // load loads the session of key, within ctx and Config.StoreTimeout, and
 // says why not.
 func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, error) {
+	sess, _, err := m.loadBase(ctx, key)
+	return sess, err
+}
+
+// loadBase is load that also returns, from a MemoryStore, the stored
+// values the session was copied from: a base for its diff that need not
+// be copied again (it is never written to). Other stores give a nil base.
+func (m *Manager) loadBase(ctx context.Context, key string) (*sessions.Session, map[any]any, error) {
+	if m.mem != nil { // in this process: no call to time out
+		t := m.callStart()
+		sess, base, err := m.mem.load(m.cfg.Name, key)
+		m.callEnd(OpLoad, t, err)
+		return sess, base, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()
 	var sess *sessions.Session
@@ -515,10 +531,10 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 	if err != nil {
 		err = m.storeErr(ctx, err)
 		m.callEnd(OpLoad, t, err)
-		return nil, err // never a session beside an error
+		return nil, nil, err // never a session beside an error
 	}
 	m.callEnd(OpLoad, t, nil)
-	return sess, nil
+	return sess, nil, nil
 }
 
 // update applies c to the stored session, within ctx and
@@ -526,6 +542,12 @@ func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, erro
 func (m *Manager) update(ctx context.Context, sess *sessions.Session, key string, c changes) error {
 	if _, ok := m.store.(*sessions.CookieStore); ok || sess.ID == "" {
 		return ErrClientSideStore
+	}
+	if m.mem != nil { // in this process: no call to time out
+		t := m.callStart()
+		err := m.mem.apply(sess.ID, c)
+		m.callEnd(OpUpdate, t, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	defer cancel()

@@ -116,7 +116,7 @@ type MemoryStore struct {
 	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
 	keysMu sync.Mutex
-	keys   map[string]string // cookie key -> id, of keys that decoded (idOf)
+	keys   map[cookieKey]string // cookie key -> id, of keys that decoded (idOf)
 
 	notifyMu sync.RWMutex
 	notify   []func(id string) // NotifyEnd
@@ -157,7 +157,7 @@ func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
 		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
 	}
 	s := &MemoryStore{
-		keys:    make(map[string]string),
+		keys:    make(map[cookieKey]string),
 		Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 		codecs:  securecookie.CodecsFromPairs(keyPairs...),
 		seed:    maphash.MakeSeed(),
@@ -213,23 +213,30 @@ func (s *MemoryStore) newSession(name string) *sessions.Session {
 
 // Load implements Loader.
 func (s *MemoryStore) Load(_ context.Context, name, key string) (*sessions.Session, error) {
+	sess, _, err := s.load(name, key)
+	return sess, err
+}
+
+// load is Load that also returns the stored values that the session's are
+// a copy of. They must not be written to: entries are replaced whole.
+func (s *MemoryStore) load(name, key string) (*sessions.Session, map[any]any, error) {
 	id, err := s.idOf(name, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e, ok := s.get(id)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	sess := s.newSession(name)
 	values, err := cloneValues(e.values)
 	if err != nil {
-		return nil, fmt.Errorf("iosessions: memory store: copy: %w", err)
+		return nil, nil, fmt.Errorf("iosessions: memory store: copy: %w", err)
 	}
 	sess.Values = values
 	sess.ID = id
 	sess.IsNew = false
-	return sess, nil
+	return sess, e.values, nil
 }
 
 // Save stores sess and sets its cookie on w, or deletes both when
@@ -279,6 +286,20 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 
 // Update implements Updater.
 func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map[any]any)) error {
+	return s.update(id, fn, nil)
+}
+
+// apply is Update with the Manager's changes, which say which keys they
+// set: only those values are copied, and the stored values left are
+// shared with the entry replaced (stored values are never written to).
+func (s *MemoryStore) apply(id string, c changes) error {
+	return s.update(id, c.apply, c.set)
+}
+
+// update applies fn to a copy of the stored values of id and stores it,
+// deep-copying the values of the keys in set, or all values if set is
+// nil. Entries are replaced whole, never edited.
+func (s *MemoryStore) update(id string, fn func(map[any]any), set map[any]any) error {
 	sh := s.shard(id)
 	for {
 		sh.mu.Lock()
@@ -287,13 +308,23 @@ func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map
 		if !ok || !s.now().Before(e.deadline()) {
 			return ErrNotFound
 		}
-		// fn sets keys to the caller's values: the stored map is a copy.
-		values := make(map[any]any, len(e.values)+1)
+		values := make(map[any]any, len(e.values)+len(set))
 		for k, v := range e.values {
 			values[k] = v
 		}
-		fn(values)
-		values, err := cloneValues(values)
+		fn(values) // sets keys to the caller's values: copied below
+		var err error
+		if set == nil {
+			values, err = cloneValues(values)
+		} else {
+			for k := range set {
+				if v, ok := values[k]; ok {
+					if values[k], err = cloneAny(v); err != nil {
+						break
+					}
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -322,6 +353,9 @@ func (s *MemoryStore) NotifyEnd(f func(id string)) {
 	s.notifyMu.Unlock()
 }
 
+// cookieKey is a session cookie: its name and its value.
+type cookieKey struct{ name, key string }
+
 // maxKeys bounds the cookie keys whose ids MemoryStore remembers.
 const maxKeys = 8192
 
@@ -330,7 +364,7 @@ const maxKeys = 8192
 // decoded are remembered (until the janitor's next run, at most a minute,
 // so a key's own age limit still applies within that).
 func (s *MemoryStore) idOf(name, key string) (string, error) {
-	ck := name + "\x00" + key
+	ck := cookieKey{name, key}
 	s.keysMu.Lock()
 	id, ok := s.keys[ck]
 	s.keysMu.Unlock()
