@@ -30,6 +30,29 @@ type Metrics struct {
 	pushSockets prometheus.Counter
 	pushAcks    prometheus.Counter
 	panics      prometheus.Counter
+
+	// The children of the vectors above, by label values, once used:
+	// the values come from small fixed sets, and a lookup here costs a
+	// fraction of WithLabelValues, which hashes and validates them.
+	children sync.Map // labels -> prometheus.Counter or prometheus.Observer
+}
+
+// labels names one child of a vector: the vector and its label values.
+type labels struct {
+	vec  any
+	a, b string
+}
+
+// child returns the child of vec with label values a (and b), made by
+// with on first use.
+func child[T any](x *Metrics, vec any, a, b string, with func() T) T {
+	k := labels{vec, a, b}
+	if c, ok := x.children.Load(k); ok {
+		return c.(T)
+	}
+	c := with()
+	x.children.Store(k, c)
+	return c
 }
 
 var (
@@ -139,16 +162,17 @@ func (x *Metrics) Observe(o iosessions.Observation) {
 	case iosessions.KindHandshake:
 		b := label(o.Binding)
 		x.seen(b)
-		x.handshakes.WithLabelValues(b, o.Outcome).Inc()
+		child(x, x.handshakes, b, o.Outcome, func() prometheus.Counter { return x.handshakes.WithLabelValues(b, o.Outcome) }).Inc()
 	case iosessions.KindClose:
-		x.disconnects.WithLabelValues(label(o.Binding)).Inc()
+		b := label(o.Binding)
+		child(x, x.disconnects, b, "", func() prometheus.Counter { return x.disconnects.WithLabelValues(b) }).Inc()
 	case iosessions.KindEvent:
 		mode := o.Mode.String()
-		x.events.WithLabelValues(mode, o.Outcome).Inc()
-		x.eventTime.WithLabelValues(mode).Observe(o.Duration.Seconds())
+		child(x, x.events, mode, o.Outcome, func() prometheus.Counter { return x.events.WithLabelValues(mode, o.Outcome) }).Inc()
+		child(x, x.eventTime, mode, "", func() prometheus.Observer { return x.eventTime.WithLabelValues(mode) }).Observe(o.Duration.Seconds())
 	case iosessions.KindStoreCall:
-		x.storeCalls.WithLabelValues(o.Op, o.Outcome).Inc()
-		x.storeTime.WithLabelValues(o.Op).Observe(o.Duration.Seconds())
+		child(x, x.storeCalls, o.Op, o.Outcome, func() prometheus.Counter { return x.storeCalls.WithLabelValues(o.Op, o.Outcome) }).Inc()
+		child(x, x.storeTime, o.Op, "", func() prometheus.Observer { return x.storeTime.WithLabelValues(o.Op) }).Observe(o.Duration.Seconds())
 	case iosessions.KindSaveLost:
 		x.savesLost.Inc()
 	case iosessions.KindPush:
