@@ -3,6 +3,7 @@ package zishang520
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -51,7 +52,7 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 			}
 			reply := func(v any) {
 				if ack != nil {
-					ack([]any{asJSON(v)}, nil)
+					ack([]any{ackJSON(v)}, nil)
 				}
 			}
 			sock := s.m.Socket(string(es.Id()))
@@ -83,8 +84,17 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 
 // asJSON returns v as encoding/json sees it: maps, slices, strings,
 // json.Numbers. The engine's encoder takes any []byte it finds, a
-// json.RawMessage too, for a binary attachment; an ack is JSON.
+// json.RawMessage too, for a binary attachment; an ack is JSON. A bool,
+// string or number is returned as it is: the engine encodes it the same.
 func asJSON(v any) any {
+	switch x := v.(type) {
+	case nil, bool, string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return v
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return v
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return map[string]string{"error": "internal error"}
@@ -97,3 +107,20 @@ func asJSON(v any) any {
 	}
 	return out
 }
+
+// ackJSON is asJSON for an ack, which goes to its one client through the
+// engine's JSON encoder and no adapter: a json.RawMessage that holds JSON
+// is sent as it is, not decoded and encoded again.
+func ackJSON(v any) any {
+	if raw, ok := v.(json.RawMessage); ok && raw != nil && json.Valid(raw) {
+		return rawJSON{raw}
+	}
+	return asJSON(v)
+}
+
+// rawJSON is JSON that the engine's encoder copies: a struct, so that
+// nothing takes it for binary.
+type rawJSON struct{ b json.RawMessage }
+
+// MarshalJSON implements json.Marshaler.
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r.b, nil }
