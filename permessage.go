@@ -20,6 +20,61 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	if s.m.shuttingDown() {
 		return ErrShutdown
 	}
+	for waited := false; ; waited = true {
+		ref, err := s.doPerMessageOnce(ctx, fn)
+		if !errors.Is(err, errVanished) {
+			return err
+		}
+		// Rotate on another node deletes the old id only after it relayed
+		// the move, but the relay may still be on its way here: wait for
+		// it (or for the end of the session), once, then go again.
+		if waited || !s.awaitMove(ctx, ref) {
+			s.end(ErrEnded)
+			return noSession(ErrEnded)
+		}
+	}
+}
+
+// errVanished is doPerMessageOnce's answer when the session was not in
+// the store.
+var errVanished = errors.New("iosessions: session not in the store")
+
+// moveWait bounds how long an event whose session vanished from the store
+// waits for a rotation's move relayed by another node.
+const moveWait = 2 * time.Second
+
+// awaitMove waits until the socket's session is no longer ref (moved to a
+// new id: true) or ended, ctx ends or moveWait passed (false). Only with
+// a relay: in one process, Rotate moves the sockets before it deletes.
+func (s *Socket) awaitMove(ctx context.Context, ref string) bool {
+	if s.m.relay == nil {
+		return false
+	}
+	deadline := time.NewTimer(moveWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.sid().ref != ref {
+			return true
+		}
+		if s.ended.Load() {
+			return false
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// doPerMessageOnce runs fn on the session under its lock. It returns
+// errVanished, and the session's ref, when the session is not in the
+// store (ErrNotFound, ErrBadKey).
+func (s *Socket) doPerMessageOnce(ctx context.Context, fn func(*Session) error) (string, error) {
 	var (
 		held   context.Context
 		unlock func()
@@ -30,7 +85,7 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 		var err error
 		held, unlock, err = s.m.lockSession(ctx, id.ref)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if s.sid().ref == id.ref {
 			break
@@ -40,27 +95,26 @@ func (s *Socket) doPerMessage(ctx context.Context, fn func(*Session) error) erro
 	defer unlock()
 	sess, base, err := s.m.loadBase(withValues(ctx, held), s.m.latestKey(id.ref, id.key))
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
-		s.end(ErrEnded)
-		return noSession(ErrEnded)
+		return id.ref, errVanished
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	var t *Session
 	if base != nil { // the store's own copy, never written to
 		t = &Session{Session: sess, base: base}
 	} else if t, err = track(sess); err != nil {
-		return err
+		return "", err
 	}
 	t.save = func(context.Context) error { return s.saveNow(held, t) }
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(t) }); err != nil {
-		return err // nothing is saved after a panic
+		return "", err // nothing is saved after a panic
 	}
 	if err := s.commitLast(held, t); err != nil {
-		return err
+		return "", err
 	}
-	return ferr
+	return "", ferr
 }
 
 // withValues returns ctx with the values of vals too (vals first): a load

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -406,5 +409,148 @@ func TestPerMessageSessionsIndependent(t *testing.T) {
 	close(release)
 	if err := recv(t, done, "event of session 1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gateRelay is a MemoryStore and Relay shared by two Managers of a test
+// that holds back, while hold is set, what would reach the second Manager:
+// relayed messages and ends, in the order they were sent, as one Redis
+// pub/sub connection keeps them. loads reports each Load that found no
+// session.
+type gateRelay struct {
+	*MemoryStore
+	missed chan struct{}
+
+	mu    sync.Mutex
+	subs  []func([]byte)
+	ends  []func(string)
+	hold  bool
+	queue []func()
+}
+
+func (r *gateRelay) Load(ctx context.Context, name, key string) (*sessions.Session, error) {
+	sess, err := r.MemoryStore.Load(ctx, name, key)
+	if errors.Is(err, ErrNotFound) {
+		select {
+		case r.missed <- struct{}{}:
+		default:
+		}
+	}
+	return sess, err
+}
+
+// deliver runs f now, or after release while hold is set, for the second
+// Manager; the first Manager gets everything at once.
+func (r *gateRelay) deliver(i int, f func()) {
+	r.mu.Lock()
+	if i == 1 && r.hold {
+		r.queue = append(r.queue, f)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	f()
+}
+
+func (r *gateRelay) release() {
+	r.mu.Lock()
+	q := r.queue
+	r.queue, r.hold = nil, false
+	r.mu.Unlock()
+	for _, f := range q {
+		f()
+	}
+}
+
+func (r *gateRelay) Relay(_ context.Context, msg []byte) error {
+	r.mu.Lock()
+	subs := slices.Clone(r.subs)
+	r.mu.Unlock()
+	for i, f := range subs {
+		r.deliver(i, func() { f(msg) })
+	}
+	return nil
+}
+
+func (r *gateRelay) OnRelay(f func([]byte)) {
+	r.mu.Lock()
+	r.subs = append(r.subs, f)
+	r.mu.Unlock()
+}
+
+func (r *gateRelay) NotifyEnd(f func(string)) {
+	r.mu.Lock()
+	i := len(r.ends)
+	r.ends = append(r.ends, f)
+	r.mu.Unlock()
+	r.MemoryStore.NotifyEnd(func(id string) { r.deliver(i, func() { f(id) }) })
+}
+
+// TestPerMessageAwaitsMove: a session rotated on node A, whose move has
+// not reached node B yet when a socket of B loads the old id (gone from
+// the store), is not ended on B: the event waits for the move, then runs
+// on the new id.
+func TestPerMessageAwaitsMove(t *testing.T) {
+	t.Parallel()
+	relay := &gateRelay{MemoryStore: newMem(t), missed: make(chan struct{}, 1)}
+	var ms [2]*Manager
+	for i := range ms {
+		m, err := New(relay, Config{Mode: PerMessage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+		ms[i] = m
+	}
+	key, oldID := login(t, relay, map[any]any{"n": 1})
+	c := newTestConn(handshake(key))
+	s := openSocket(ms[1], c)
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+
+	relay.mu.Lock()
+	relay.hold = true
+	relay.mu.Unlock()
+	w := httptest.NewRecorder()
+	ns, err := ms[0].Rotate(context.Background(), w, withCookie(http.MethodPost, "/rotate", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.ID == oldID {
+		t.Fatal("Rotate kept the id")
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Do(context.Background(), func(sess *Session) error {
+			sess.Values["n"] = sess.Values["n"].(int) + 1
+			return nil
+		})
+	}()
+	select {
+	case <-relay.missed: // B loaded the old id, which is gone
+	case err := <-done:
+		t.Fatalf("the event ran before the move reached B: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("B never loaded the session")
+	}
+	relay.release() // the move, then the old id's end
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("event on B: %v, want it run on the new id", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event on B never returned")
+	}
+	if s.sid().ref != ns.ID {
+		t.Error("B's socket is not on the new id")
+	}
+	if got := c.Named("sinvalid"); len(got) != 0 || c.IsClosed() {
+		t.Errorf("B's socket got %v, closed %v", got, c.IsClosed())
+	}
+	nc := cookieNamed(w.Result().Cookies(), "session")
+	if v := mustStored(t, relay.MemoryStore, nc.Value); v["n"] != 2 {
+		t.Errorf("stored %v, want n=2", v)
 	}
 }
