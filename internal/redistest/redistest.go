@@ -6,6 +6,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -26,8 +27,9 @@ type Server struct {
 	dir  string
 	args []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	waited chan error // cmd's Wait, once it exited
 }
 
 // quiet keeps go-redis's pool from logging every refused dial of the
@@ -48,14 +50,25 @@ func Start(t testing.TB, args ...string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run scripts/deps.sh (make test does)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	s := &Server{t: t, dir: t.TempDir(), args: args}
+	// The port is free when picked, but a client's connection of another
+	// test may take it as its local port before redis-server binds it:
+	// then redis-server exits, and another port is tried.
+	for try := 1; ; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Addr = ln.Addr().String()
+		ln.Close()
+		err = s.start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errExited) || try == 5 {
+			t.Fatal(err)
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &Server{t: t, Addr: addr, dir: t.TempDir(), args: args}
-	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -97,7 +110,7 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.waited
 	s.cmd = nil
 }
 
@@ -105,23 +118,39 @@ func (s *Server) Stop() {
 // had, if it is not running, and waits until it answers.
 func (s *Server) Restart() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// errExited is start's error when redis-server exited before it answered
+// (its port was taken).
+var errExited = errors.New("redis-server exited")
+
+// start starts the server, if it is not running, and waits until it
+// answers.
+func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		return
+		return nil
 	}
 	_, port, _ := net.SplitHostPort(s.Addr)
 	if _, err := strconv.Atoi(port); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--daemonize", "no", "--loglevel", "warning")
 	cmd.Args = append(cmd.Args, s.args...)
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
+	exited := make(chan struct{})
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); close(exited) }()
 	s.cmd = cmd
+	s.waited = waited
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,10 +159,16 @@ func (s *Server) Restart() {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			return nil
+		}
+		select {
+		case <-exited:
+			s.cmd = nil
+			return fmt.Errorf("%w on %s before it answered: %v", errExited, s.Addr, <-waited)
+		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatal(fmt.Errorf("redis-server on %s did not answer: %w", s.Addr, err))
+			return fmt.Errorf("redis-server on %s did not answer: %w", s.Addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
