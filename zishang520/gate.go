@@ -2,6 +2,7 @@ package zishang520
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -43,6 +44,11 @@ import (
 //     loaded server does, has that GET forgotten; the engine's next write
 //     then fails ("polling write error") and the session ends without an
 //     answer to it.
+//  5. A poll GET's HttpContext watches the request's context from its
+//     start (types.NewHttpContext), but the transport sets the cleanup
+//     that the watcher calls only later (transports/polling.go
+//     onPollRequest, ctx.Cleanup): a client that goes away in between is
+//     a data race of the two goroutines.
 //
 // The binding closes them without changing the engine:
 //
@@ -59,6 +65,9 @@ import (
 //  4. A polling GET's handler returns (and so its answer leaves) only
 //     after the transport's "drain", which the engine emits once the
 //     answer is written and both cleanups ran (servePoll).
+//  5. The engine gets a poll GET's request with a context that ends
+//     after the client's, once the transport said "ready" (servePoll).
+//     A polling handshake's GET is not covered.
 
 // hijackGate is the ResponseWriter of a websocket request: the
 // connection it hijacks reads nothing until open is closed. It is used
@@ -117,6 +126,33 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 	}
 	g := v.(*connGate)
 	drained := g.nextDrain() // before the engine: it may write at once
+	if r.Method == http.MethodGet {
+		// The engine watches the request's context from the start, but
+		// sets the poll's cleanup, which its watcher calls when the
+		// context ends, only later, just before the transport's "ready":
+		// a client that goes away in between races the two (a data race
+		// the race detector reported in a soak). The engine sees the end
+		// of the client's request after "ready" instead.
+		ready := g.nextReady()
+		gone := r.Context().Done()
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		served := make(chan struct{})
+		defer close(served)
+		go func() {
+			select {
+			case <-gone:
+				select {
+				case <-ready:
+				case <-served:
+				case <-g.closed:
+				}
+				cancel()
+			case <-served:
+			}
+		}()
+		r = r.WithContext(ctx)
+	}
 	s.handler.ServeHTTP(w, r)
 	t := time.NewTimer(s.limit)
 	defer t.Stop()
@@ -141,6 +177,7 @@ type connGate struct {
 
 	mu      sync.Mutex
 	drained chan struct{} // closed at the polling transport's next "drain"
+	readied chan struct{} // closed at the polling transport's next "ready"
 }
 
 func newConnGate() *connGate {
@@ -164,6 +201,27 @@ func (g *connGate) drain(...any) {
 	if g.drained != nil {
 		close(g.drained)
 		g.drained = nil
+	}
+}
+
+// nextReady returns a channel closed at the transport's next "ready",
+// which the engine emits once a poll GET is set up.
+func (g *connGate) nextReady() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.readied == nil {
+		g.readied = make(chan struct{})
+	}
+	return g.readied
+}
+
+// onReady runs at the polling transport's "ready".
+func (g *connGate) onReady(...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.readied != nil {
+		close(g.readied)
+		g.readied = nil
 	}
 }
 
@@ -244,6 +302,9 @@ func (s *Server) gateConnections() error {
 			}
 			if t := es.Transport(); t != nil && t.Name() == transports.POLLING {
 				if err := t.On("drain", g.drain); err != nil {
+					return err
+				}
+				if err := t.On("ready", g.onReady); err != nil {
 					return err
 				}
 			}
