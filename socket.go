@@ -141,7 +141,7 @@ func (m *Manager) Accept(c Conn) *Socket {
 // after Accept, on a goroutine where emitting does not block the engine.
 func (s *Socket) Open() {
 	m := s.m
-	sess, err := s.open()
+	sess, base, err := s.open()
 	if err != nil {
 		s.err = err
 		close(s.loaded)
@@ -153,7 +153,10 @@ func (s *Socket) Open() {
 		}
 		return
 	}
-	t, err := track(sess)
+	t := &Session{Session: sess, base: base} // the store's own copy, never written to
+	if base == nil {
+		t, err = track(sess)
+	}
 	if err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		close(s.loaded)
@@ -228,23 +231,24 @@ func (s *Socket) Open() {
 	close(s.ready)
 }
 
-func (s *Socket) open() (*sessions.Session, error) {
+// open loads the socket's session; base is as Manager.loadBase says.
+func (s *Socket) open() (sess *sessions.Session, base map[any]any, err error) {
 	m := s.m
 	if m.shuttingDown() {
-		return nil, ErrShutdown
+		return nil, nil, ErrShutdown
 	}
 	r := s.conn.Request()
 	if r.Host != "" {
 		if err := m.CheckOrigin(r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	key, err := s.cut(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.id.Store(&ident{key: key})
-	return m.load(s.ctx, key)
+	return m.loadBase(s.ctx, key)
 }
 
 // cut runs the cutter, which parses attacker input, with a net under it.

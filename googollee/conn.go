@@ -30,7 +30,7 @@ func newConn(srv *Server, c socketio.Conn) *Conn {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     c.RemoteHeader().Clone(),
+		Header:     c.RemoteHeader(), // shared: the engine never writes it
 	}
 	if a := c.RemoteAddr(); a != nil {
 		r.RemoteAddr = a.String()

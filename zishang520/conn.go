@@ -34,7 +34,7 @@ func newConn(s *socket.Socket) *Conn {
 			Proto:      orig.Proto,
 			ProtoMajor: orig.ProtoMajor,
 			ProtoMinor: orig.ProtoMinor,
-			Header:     orig.Header.Clone(),
+			Header:     orig.Header, // shared: nothing writes it once it was served
 			Host:       orig.Host,
 			RemoteAddr: orig.RemoteAddr,
 			TLS:        orig.TLS,
