@@ -20,13 +20,16 @@ import (
 // connections: "bare" is the engine alone (zishang520/socket.io's own
 // server, its default options); "iosessions" is the binding with a
 // Manager, each connection with a session of its own (in its cookie: a
-// gorilla CookieStore, so no store memory is counted). The clients run in
+// gorilla CookieStore, so no store memory is counted); "iosessions-memory"
+// is the same with the library's MemoryStore, the sessions made after the
+// baseline, so that the store's memory is counted. The clients run in
 // a child process (see conformance.IdleConns). Run it with
 // -benchtime=1x (make bench-idle).
 func BenchmarkIdleConn(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("bare/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, bareServer) })
 		b.Run(fmt.Sprintf("iosessions/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, libServer) })
+		b.Run(fmt.Sprintf("iosessions-memory/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, memServer) })
 	}
 }
 
@@ -64,6 +67,24 @@ func bareServer(int) conformance.IdleServer {
 
 func libServer(n int) conformance.IdleServer {
 	store := sessions.NewCookieStore(benchHashKey, benchBlockKey)
+	srv := serverOf(store)
+	srv.Cookies = conformance.SessionCookies(store, "session", n)
+	return srv
+}
+
+// memServer is libServer with the library's MemoryStore: the sessions are
+// made after the baseline, so their memory in the store is counted.
+func memServer(int) conformance.IdleServer {
+	store := iosessions.NewMemoryStore()
+	srv := serverOf(store)
+	srv.Login = func(n int) []string { return conformance.MemorySessionCookies(store, "session", n) }
+	stop := srv.Close
+	srv.Close = func() { stop(); _ = store.Close() }
+	return srv
+}
+
+// serverOf is the binding's server with a Manager of store.
+func serverOf(store sessions.Store) conformance.IdleServer {
 	m, err := iosessions.New(store, iosessions.Config{})
 	if err != nil {
 		panic(err)
@@ -76,7 +97,6 @@ func libServer(n int) conformance.IdleServer {
 	m.OnConnection(func(*iosessions.Socket, *iosessions.Session) { connected.Add(1) })
 	return conformance.IdleServer{
 		Handler:   m.Middleware(srv),
-		Cookies:   conformance.SessionCookies(store, "session", n),
 		Connected: func() int { return int(connected.Load()) },
 		Close: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

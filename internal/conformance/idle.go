@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/iosessions/iosessions"
 	"github.com/iosessions/iosessions/internal/sio2"
 )
 
@@ -29,6 +30,10 @@ type IdleServer struct {
 	// Cookies are the Cookie headers of the connections, one each (see
 	// SessionCookies), or nil to send none.
 	Cookies []string
+	// Login, if set, makes the sessions instead of Cookies, after the
+	// baseline is taken, so that their memory in the store is counted:
+	// it returns one Cookie header each (see MemorySessionCookies).
+	Login func(n int) []string
 	// Connected returns how many sockets are connected: counted by the
 	// connection handler, so that a socket is counted once the server
 	// has done its part of the connect.
@@ -93,6 +98,10 @@ func idleOnce(b *testing.B, eio, n int, newServer func(n int) IdleServer) (heap,
 	}
 	defer stop()
 	before, g0 := liveHeap()
+	cookies := srv.Cookies
+	if srv.Login != nil {
+		cookies = srv.Login(n)
+	}
 
 	cmd.Env = append(os.Environ(), idleEnv+"=1")
 	cmd.Stderr = os.Stderr
@@ -109,9 +118,9 @@ func idleOnce(b *testing.B, eio, n int, newServer func(n int) IdleServer) (heap,
 	}
 	stdin = in
 	w := bufio.NewWriter(stdin)
-	cfg, _ := json.Marshal(idleConfig{URL: ts.URL, EIO: eio, N: n, Cookies: srv.Cookies != nil})
+	cfg, _ := json.Marshal(idleConfig{URL: ts.URL, EIO: eio, N: n, Cookies: cookies != nil})
 	fmt.Fprintf(w, "%s\n", cfg)
-	for _, c := range srv.Cookies {
+	for _, c := range cookies {
 		fmt.Fprintln(w, c)
 	}
 	if err := w.Flush(); err != nil {
@@ -175,6 +184,30 @@ func SessionCookies(store *sessions.CookieStore, name string, n int) []string {
 			panic(err) // fixed keys and values: cannot fail
 		}
 		out[i] = (&http.Cookie{Name: name, Value: v}).String()
+	}
+	return out
+}
+
+// MemorySessionCookies logs n sessions (each with a "user" value) into
+// store, as an HTTP handler would, and returns their Cookie headers.
+func MemorySessionCookies(store *iosessions.MemoryStore, name string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		w := httptest.NewRecorder()
+		sess, err := store.New(r, name)
+		if err != nil {
+			panic(err)
+		}
+		sess.Values["user"] = fmt.Sprint("user", i)
+		if err := sess.Save(r, w); err != nil {
+			panic(err)
+		}
+		c := w.Result().Cookies()
+		if len(c) == 0 {
+			panic("MemoryStore.Save set no cookie")
+		}
+		out[i] = (&http.Cookie{Name: name, Value: c[len(c)-1].Value}).String()
 	}
 	return out
 }
