@@ -28,8 +28,12 @@ import (
 func BenchmarkIdleConn(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("bare/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, bareServer) })
-		b.Run(fmt.Sprintf("iosessions/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, libServer) })
-		b.Run(fmt.Sprintf("iosessions-memory/%d", n), func(b *testing.B) { conformance.IdleConns(b, 4, n, memServer) })
+		b.Run(fmt.Sprintf("iosessions/%d", n), func(b *testing.B) {
+			conformance.IdleConns(b, 4, n, conformance.CookieIdle(serverOf, benchHashKey, benchBlockKey))
+		})
+		b.Run(fmt.Sprintf("iosessions-memory/%d", n), func(b *testing.B) {
+			conformance.IdleConns(b, 4, n, conformance.MemoryIdle(serverOf))
+		})
 	}
 }
 
@@ -63,24 +67,6 @@ func bareServer(int) conformance.IdleServer {
 			<-done
 		},
 	}
-}
-
-func libServer(n int) conformance.IdleServer {
-	store := sessions.NewCookieStore(benchHashKey, benchBlockKey)
-	srv := serverOf(store)
-	srv.Cookies = conformance.SessionCookies(store, "session", n)
-	return srv
-}
-
-// memServer is libServer with the library's MemoryStore: the sessions are
-// made after the baseline, so their memory in the store is counted.
-func memServer(int) conformance.IdleServer {
-	store := iosessions.NewMemoryStore()
-	srv := serverOf(store)
-	srv.Login = func(n int) []string { return conformance.MemorySessionCookies(store, "session", n) }
-	stop := srv.Close
-	srv.Close = func() { stop(); _ = store.Close() }
-	return srv
 }
 
 // serverOf is the binding's server with a Manager of store.

@@ -125,7 +125,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 	g := v.(*connGate)
-	drained := g.nextDrain() // before the engine: it may write at once
+	drained := g.drained.wait() // before the engine: it may write at once
 	if r.Method == http.MethodGet {
 		// The engine watches the request's context from the start, but
 		// sets the poll's cleanup, which its watcher calls when the
@@ -133,7 +133,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 		// a client that goes away in between races the two (a data race
 		// the race detector reported in a soak). The engine sees the end
 		// of the client's request after "ready" instead.
-		ready := g.nextReady()
+		ready := g.readied.wait()
 		gone := r.Context().Done()
 		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 		defer cancel()
@@ -175,53 +175,37 @@ type connGate struct {
 	closed    chan struct{} // closed when the connection closed
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	drained chan struct{} // closed at the polling transport's next "drain"
-	readied chan struct{} // closed at the polling transport's next "ready"
+	drained nextEvent // the polling transport's "drain": an answer was written
+	readied nextEvent // its "ready": a poll GET is set up
 }
 
 func newConnGate() *connGate {
 	return &connGate{ready: make(chan struct{}), closed: make(chan struct{})}
 }
 
-// nextDrain returns a channel closed at the transport's next "drain".
-func (g *connGate) nextDrain() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.drained == nil {
-		g.drained = make(chan struct{})
-	}
-	return g.drained
+// nextEvent is the next time a transport event happens: wait returns a
+// channel that fire closes, then a new one.
+type nextEvent struct {
+	mu sync.Mutex
+	ch chan struct{}
 }
 
-// drain runs at the polling transport's "drain".
-func (g *connGate) drain(...any) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.drained != nil {
-		close(g.drained)
-		g.drained = nil
+func (e *nextEvent) wait() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		e.ch = make(chan struct{})
 	}
+	return e.ch
 }
 
-// nextReady returns a channel closed at the transport's next "ready",
-// which the engine emits once a poll GET is set up.
-func (g *connGate) nextReady() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.readied == nil {
-		g.readied = make(chan struct{})
-	}
-	return g.readied
-}
-
-// onReady runs at the polling transport's "ready".
-func (g *connGate) onReady(...any) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.readied != nil {
-		close(g.readied)
-		g.readied = nil
+// fire is the transport event's listener.
+func (e *nextEvent) fire(...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch != nil {
+		close(e.ch)
+		e.ch = nil
 	}
 }
 
@@ -301,10 +285,10 @@ func (s *Server) gateConnections() error {
 				return err
 			}
 			if t := es.Transport(); t != nil && t.Name() == transports.POLLING {
-				if err := t.On("drain", g.drain); err != nil {
+				if err := t.On("drain", g.drained.fire); err != nil {
 					return err
 				}
-				if err := t.On("ready", g.onReady); err != nil {
+				if err := t.On("ready", g.readied.fire); err != nil {
 					return err
 				}
 			}

@@ -188,6 +188,31 @@ func SessionCookies(store *sessions.CookieStore, name string, n int) []string {
 	return out
 }
 
+// CookieIdle returns the newServer of IdleConns for a binding: serverOf's
+// server with a gorilla CookieStore of the keys, each connection with a
+// session of its own in its cookie (no store memory).
+func CookieIdle(serverOf func(sessions.Store) IdleServer, hashKey, blockKey []byte) func(n int) IdleServer {
+	return func(n int) IdleServer {
+		store := sessions.NewCookieStore(hashKey, blockKey)
+		srv := serverOf(store)
+		srv.Cookies = SessionCookies(store, "session", n)
+		return srv
+	}
+}
+
+// MemoryIdle is CookieIdle with the library's MemoryStore: the sessions
+// are made after the baseline, so their memory in the store is counted.
+func MemoryIdle(serverOf func(sessions.Store) IdleServer) func(n int) IdleServer {
+	return func(int) IdleServer {
+		store := iosessions.NewMemoryStore()
+		srv := serverOf(store)
+		srv.Login = func(n int) []string { return MemorySessionCookies(store, "session", n) }
+		stop := srv.Close
+		srv.Close = func() { stop(); _ = store.Close() }
+		return srv
+	}
+}
+
 // MemorySessionCookies logs n sessions (each with a "user" value) into
 // store, as an HTTP handler would, and returns their Cookie headers.
 func MemorySessionCookies(store *iosessions.MemoryStore, name string, n int) []string {
