@@ -25,11 +25,15 @@ type Session struct {
 // HTTP response a socket does not have.
 func (s *Session) Save(ctx context.Context) error { return s.save(ctx) }
 
-// track starts tracking changes of sess from its current values.
-func track(sess *sessions.Session) (*Session, error) {
-	base, err := cloneValues(sess.Values)
-	if err != nil {
-		return nil, err
+// track starts tracking changes of sess from its current values: from
+// base, if the store gave the values it copied them from (Manager.loadBase;
+// never written to), or else from a copy of them.
+func track(sess *sessions.Session, base map[any]any) (*Session, error) {
+	if base == nil {
+		var err error
+		if base, err = cloneValues(sess.Values); err != nil {
+			return nil, err
+		}
 	}
 	return &Session{Session: sess, base: base}, nil
 }

@@ -100,10 +100,8 @@ func (s *Socket) doPerMessageOnce(ctx context.Context, fn func(*Session) error) 
 	if err != nil {
 		return "", err
 	}
-	var t *Session
-	if base != nil { // the store's own copy, never written to
-		t = &Session{Session: sess, base: base}
-	} else if t, err = track(sess); err != nil {
+	t, err := track(sess, base)
+	if err != nil {
 		return "", err
 	}
 	t.save = func(context.Context) error { return s.saveNow(held, t) }

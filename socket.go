@@ -153,10 +153,7 @@ func (s *Socket) Open() {
 		}
 		return
 	}
-	t := &Session{Session: sess, base: base} // the store's own copy, never written to
-	if base == nil {
-		t, err = track(sess)
-	}
+	t, err := track(sess, base)
 	if err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		close(s.loaded)

@@ -79,7 +79,7 @@ func TestCloneAndCompare(t *testing.T) {
 func TestTrackedDiff(t *testing.T) {
 	sess := sessions.NewSession(nil, "session")
 	sess.Values = map[any]any{"a": 1, "m": map[string]any{"x": 1}, "gone": true}
-	tr, err := track(sess)
+	tr, err := track(sess, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
