@@ -102,15 +102,7 @@ func (c *Cluster) ready(addr string) bool {
 // Client returns a go-redis cluster client of the cluster, closed by t's
 // cleanup, with the short timeouts of Server.Client.
 func (c *Cluster) Client() *redis.ClusterClient {
-	cl := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:           c.Addrs,
-		DialTimeout:     clientTimeout,
-		ReadTimeout:     clientTimeout,
-		WriteTimeout:    clientTimeout,
-		MaxRetries:      clientRetries,
-		MinRetryBackoff: clientMinBackoff,
-		MaxRetryBackoff: clientMaxBackoff,
-	})
+	cl := redis.NewClusterClient(clientOptions(c.Addrs...).Cluster())
 	c.t.Cleanup(func() { cl.Close() })
 	return cl
 }

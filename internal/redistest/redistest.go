@@ -84,20 +84,26 @@ const (
 	clientMaxBackoff = 50 * time.Millisecond
 )
 
-// Client returns a go-redis client of the server, closed by t's cleanup.
-// Its timeouts and retry backoffs are short, so that tests of a stopped
-// server are quick; it retries twice, as a production client would, so a
-// connection left broken by a restart costs a retry, not an error.
-func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:            s.Addr,
+// clientOptions are the options of the clients of addrs, with the short
+// timeouts and retries above.
+func clientOptions(addrs ...string) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs:           addrs,
 		DialTimeout:     clientTimeout,
 		ReadTimeout:     clientTimeout,
 		WriteTimeout:    clientTimeout,
 		MaxRetries:      clientRetries,
 		MinRetryBackoff: clientMinBackoff,
 		MaxRetryBackoff: clientMaxBackoff,
-	})
+	}
+}
+
+// Client returns a go-redis client of the server, closed by t's cleanup.
+// Its timeouts and retry backoffs are short, so that tests of a stopped
+// server are quick; it retries twice, as a production client would, so a
+// connection left broken by a restart costs a retry, not an error.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(clientOptions(s.Addr).Simple())
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
