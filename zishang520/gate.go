@@ -134,23 +134,17 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 		// the race detector reported in a soak). The engine sees the end
 		// of the client's request after "ready" instead.
 		ready := g.readied.wait()
-		gone := r.Context().Done()
 		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-		defer cancel()
 		served := make(chan struct{})
-		defer close(served)
-		go func() {
+		stop := context.AfterFunc(r.Context(), func() {
 			select {
-			case <-gone:
-				select {
-				case <-ready:
-				case <-served:
-				case <-g.closed:
-				}
-				cancel()
+			case <-ready:
 			case <-served:
+			case <-g.closed:
 			}
-		}()
+			cancel()
+		})
+		defer func() { close(served); stop(); cancel() }()
 		r = r.WithContext(ctx)
 	}
 	s.handler.ServeHTTP(w, r)
