@@ -4,19 +4,31 @@
 # them, to catch tests that depend on the scheduler's luck. Not part of
 # make test; repeat it by hand:
 #
-#	scripts/soak.sh            # 30 runs of each package
+#	scripts/soak.sh                      # 30 rounds of each package
 #	SOAK_COUNT=5 scripts/soak.sh ./zishang520
-#	SOAK_HOGS=0 scripts/soak.sh   # no hogs (another soak runs its own)
-#	SOAK_PARALLEL=1 scripts/soak.sh  # the packages side by side, not in turn
+#	SOAK_HOGS=0 scripts/soak.sh          # no hogs
+#	SOAK_LOGS=/work/soaklogs scripts/soak.sh   # resumable: see below
 #
-# The packages' tests mostly wait (a package under -race keeps about half
-# a core busy on its own), so side by side the soak takes about half as
-# long, under a heavier load than in turn. Logs are verbose: count the
-# rounds done so far with grep -c '^ok\|^PASS$' $SOAK_LOGS/*.log.
+# A round is one `go test -race -count=1 -v PKG`, in its own process
+# group; the packages take turns (zishang520, googollee, example,
+# zishang520, ...) so that a soak cut short has run each about as often.
+#
+# It yields to CI: while another scripts/test.sh or .ci/run runs on the
+# machine, it stops the hogs and the current round (SIGSTOP to its process
+# group), and once that run has ended it resumes them and runs the
+# interrupted round again (its timers jumped, so its result does not
+# count; its log is kept as PKG-N.interrupted.log).
+#
+# Every finished round appends a line to $SOAK_LOGS/rounds (package, round,
+# result, seconds, commit). Started again with the same SOAK_LOGS on the
+# same commit, it goes on from the rounds already there; on another
+# commit it refuses (move the directory away to start over). Failing
+# rounds keep their verbose log as PKG-N.log; passing ones too (they hold
+# each test's time).
 #
 # It installs what is missing and starts a private Redis like test.sh,
-# prints each package's time and result, and exits non-zero if any run
-# failed (the failing logs are kept under $SOAK_LOGS, default a temp dir).
+# prints each round's time and result, and exits non-zero if any round
+# failed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +38,17 @@ pkgs=("$@")
 [ "${#pkgs[@]}" -gt 0 ] || pkgs=(./zishang520 ./googollee ./example)
 logs="${SOAK_LOGS:-$(mktemp -d)}"
 mkdir -p "$logs"
+logs=$(cd "$logs" && pwd)
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- . ':!scripts/soak.sh' || commit="$commit+dirty"
+rounds="$logs/rounds"
+touch "$rounds"
+if grep -qv " $commit\$" "$rounds"; then
+	echo "soak: $rounds holds rounds of another commit than $commit; move $logs away to start over" >&2
+	exit 2
+fi
+
+say() { echo "soak: $(date +%T) $*"; }
 
 ./scripts/deps.sh
 
@@ -35,13 +58,17 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
 	--daemonize no --dir "$tmp" --loglevel warning >"$tmp/redis.log" 2>&1 &
 redis_pid=$!
 hogs=()
+round_pid=""
 cleanup() {
-	for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -z "$round_pid" ] || kill -CONT -- "-$round_pid" 2>/dev/null || true
+	[ -z "$round_pid" ] || kill -TERM -- "-$round_pid" 2>/dev/null || true
+	for p in "${hogs[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
 	kill "$redis_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 100); do
 	redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
 	sleep 0.1
@@ -54,32 +81,74 @@ for _ in $(seq 1 "${SOAK_HOGS:-2}"); do
 	yes >/dev/null &
 	hogs+=($!)
 done
-echo "soak: ${pkgs[*]} x $count under -race, CPU hogs: ${hogs[*]:-none}; logs in $logs"
+say "${pkgs[*]} x $count under -race on $commit, CPU hogs: ${hogs[*]:-none}; logs in $logs"
 
-soak() {
-	local pkg=$1 name start result failed
-	name=$(basename "$pkg")
-	start=$(date +%s)
-	if go test -race -count="$count" -timeout 6h -v "$pkg" >"$logs/$name.log" 2>&1; then
-		result=ok
-	else
-		result=FAIL
-	fi
-	failed=$(grep -cE '^\s*--- FAIL:' "$logs/$name.log" || true)
-	echo "soak: $pkg x $count: $result in $(($(date +%s) - start)) s ($failed failing tests)"
-	[ "$result" = ok ] || grep -E '^\s*--- FAIL:|_test.go:[0-9]+:' "$logs/$name.log" | head -n 20
-	[ "$result" = ok ]
+# ci_running reports whether a CI run (scripts/test.sh or .ci/run) other
+# than this soak's own processes is running.
+ci_running() {
+	pgrep -f '(^|[ /])(scripts/test\.sh|\.ci/run)( |$)' >/dev/null
 }
 
-status=0
-if [ "${SOAK_PARALLEL:-0}" = 1 ]; then
-	pids=()
-	for pkg in "${pkgs[@]}"; do
-		soak "$pkg" &
-		pids+=($!)
+# yield stops the hogs and the round while CI runs, then resumes them; it
+# returns 0 if it had to yield.
+yield() {
+	ci_running || return 1
+	say "a CI run started: pausing the hogs${round_pid:+ and the round}"
+	for p in "${hogs[@]}"; do kill -STOP "$p" 2>/dev/null || true; done
+	[ -z "$round_pid" ] || kill -STOP -- "-$round_pid" 2>/dev/null || true
+	local quiet=0
+	while [ "$quiet" -lt 5 ]; do
+		if ci_running; then quiet=0; else quiet=$((quiet + 1)); fi
+		sleep 1
 	done
-	for p in "${pids[@]}"; do wait "$p" || status=1; done
-else
-	for pkg in "${pkgs[@]}"; do soak "$pkg" || status=1; done
-fi
+	say "the CI run ended: resuming"
+	[ -z "$round_pid" ] || kill -CONT -- "-$round_pid" 2>/dev/null || true
+	for p in "${hogs[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+	return 0
+}
+
+# round runs one round of pkg, number n, and records it unless a CI run
+# interrupted it (then it returns 2 and the caller runs it again).
+round() {
+	local pkg=$1 n=$2 name log start secs result failed interrupted=0
+	name=$(basename "$pkg")
+	log="$logs/$name-$n.log"
+	while yield; do :; done
+	start=$(date +%s)
+	setsid go test -race -count=1 -timeout 30m -v "$pkg" >"$log" 2>&1 &
+	round_pid=$!
+	while kill -0 "$round_pid" 2>/dev/null; do
+		if yield; then interrupted=1; fi
+		sleep 1
+	done
+	result=ok
+	wait "$round_pid" || result=FAIL
+	round_pid=""
+	secs=$(($(date +%s) - start))
+	if [ "$interrupted" = 1 ]; then
+		mv "$log" "$logs/$name-$n.interrupted.log"
+		say "$pkg round $n: interrupted by a CI run ($result in $secs s, not counted); again"
+		return 2
+	fi
+	failed=$(grep -cE '^\s*--- FAIL:' "$log" || true)
+	echo "$name $n $result $secs $commit" >>"$rounds"
+	say "$pkg round $n/$count: $result in $secs s ($failed failing tests)"
+	[ "$result" = ok ] || grep -E '^\s*--- FAIL:|_test.go:[0-9]+:|^panic:' "$log" | head -n 20
+}
+
+done_rounds() { awk -v p="$1" '$1 == p' "$rounds" | wc -l; }
+
+for n in $(seq 1 "$count"); do
+	for pkg in "${pkgs[@]}"; do
+		[ "$(done_rounds "$(basename "$pkg")")" -lt "$n" ] || continue
+		until round "$pkg" "$n"; rc=$?; [ "$rc" != 2 ]; do :; done
+	done
+done
+
+status=0
+for pkg in "${pkgs[@]}"; do
+	name=$(basename "$pkg")
+	awk -v p="$name" '$1 == p { n++; t += $4; if ($3 != "ok") f++; if (min == "" || $4 < min) min = $4; if ($4 > max) max = $4 }
+		END { printf "soak: %s: %d rounds, %d failed; %d s in all, %d-%d s a round\n", p, n, f, t, min, max; exit f > 0 }' "$rounds" || status=1
+done
 exit "$status"
