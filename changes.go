@@ -13,7 +13,7 @@ import (
 type Session struct {
 	*sessions.Session
 
-	base map[any]any // a copy of the values as last loaded or saved
+	base frozen // a copy of the values as last loaded or saved
 	save func(ctx context.Context) error
 }
 
@@ -28,14 +28,15 @@ func (s *Session) Save(ctx context.Context) error { return s.save(ctx) }
 // track starts tracking changes of sess from its current values: from
 // base, if the store gave the values it copied them from (Manager.loadBase;
 // never written to), or else from a copy of them.
-func track(sess *sessions.Session, base map[any]any) (*Session, error) {
-	if base == nil {
-		var err error
-		if base, err = cloneValues(sess.Values); err != nil {
-			return nil, err
-		}
+func track(sess *sessions.Session, base *frozen) (*Session, error) {
+	if base != nil {
+		return &Session{Session: sess, base: *base}, nil
 	}
-	return &Session{Session: sess, base: base}, nil
+	b, err := freeze(sess.Values)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{Session: sess, base: b}, nil
 }
 
 // changes is what a socket did to a session's values.
@@ -60,16 +61,16 @@ func (c changes) apply(values map[any]any) {
 func (s *Session) diff() (changes, error) {
 	var c changes
 	for k, v := range s.Values {
-		if old, ok := s.base[k]; !ok || !sameValue(old, v) {
+		if old, ok := s.base.get(k); !ok || !sameValue(old, v) {
 			if c.set == nil {
 				c.set = make(map[any]any)
 			}
 			c.set[k] = v
 		}
 	}
-	for k := range s.base {
-		if _, ok := s.Values[k]; !ok {
-			c.del = append(c.del, k)
+	for _, e := range s.base.kv {
+		if _, ok := s.Values[e.k]; !ok {
+			c.del = append(c.del, e.k)
 		}
 	}
 	return c, nil
@@ -96,7 +97,7 @@ func (s *Session) refresh(fresh map[any]any) error {
 		}
 	}
 	c.del = kept
-	base, err := cloneValues(fresh)
+	base, err := freeze(fresh)
 	if err != nil {
 		return err
 	}
@@ -110,15 +111,15 @@ func (s *Session) refresh(fresh map[any]any) error {
 }
 
 // changedSince reports whether key k differs between base and now.
-func changedSince(base, now map[any]any, k any) bool {
-	b, inBase := base[k]
+func changedSince(base frozen, now map[any]any, k any) bool {
+	b, inBase := base.get(k)
 	n, inNow := now[k]
 	return inBase != inNow || (inBase && !sameValue(b, n))
 }
 
 // rebase makes the current values the base of later diffs.
 func (s *Session) rebase() error {
-	base, err := cloneValues(s.Values)
+	base, err := freeze(s.Values)
 	if err != nil {
 		return err
 	}

@@ -72,55 +72,65 @@ const (
 	sessionSubject = "s:"
 )
 
-// memDirectory is the Directory of one node.
+// memDirectory is the Directory of one node: the Manager's own, when its
+// store is not one. It keeps the ids of the joined sockets, not their
+// SocketInfo, which info describes as they are now (the Manager's
+// registry has them), and one entry per present subject.
 type memDirectory struct {
-	mu      sync.Mutex
-	nodes   map[string]time.Time             // node -> deadline
-	sockets map[string]map[string]SocketInfo // node -> id -> info
-	counts  map[string]map[string]int        // node -> subject -> sockets
-	total   map[string]int                   // subject -> sockets
-	grace   map[string]time.Time             // present subject -> end of grace (zero: has sockets)
-	now     func() time.Time
+	mu       sync.Mutex
+	node     string                // the node
+	live     bool                  // the node joined or beat, and did not part since
+	ids      map[string]struct{}   // the joined sockets
+	subjects map[string]memSubject // the present subjects
+	info     func(id string) (SocketInfo, bool)
+	now      func() time.Time
 }
 
-func newMemDirectory() *memDirectory {
+// memSubject is a present subject: it has n sockets, or none and is in its
+// grace until end (Unix nanoseconds).
+type memSubject struct {
+	n   int
+	end int64
+}
+
+// newMemDirectory returns the directory of one node; info describes a
+// joined socket, false if it is gone.
+func newMemDirectory(info func(id string) (SocketInfo, bool)) *memDirectory {
 	return &memDirectory{
-		nodes:   make(map[string]time.Time),
-		sockets: make(map[string]map[string]SocketInfo),
-		counts:  make(map[string]map[string]int),
-		total:   make(map[string]int),
-		grace:   make(map[string]time.Time),
-		now:     time.Now,
+		ids:      make(map[string]struct{}),
+		subjects: make(map[string]memSubject),
+		info:     info,
+		now:      time.Now,
 	}
 }
 
 var _ Directory = (*memDirectory)(nil)
 
-func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string, ttl time.Duration) (bool, []string, error) {
+// up marks node live and reports whether it was already (fresh is the
+// opposite); d.mu is held. One node only: its Manager's.
+func (d *memDirectory) up(node string) (known bool) {
+	known = d.live && d.node == node
+	d.node, d.live = node, true
+	return known
+}
+
+func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string, _ time.Duration) (bool, []string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, known := d.nodes[s.Node]
-	d.nodes[s.Node] = d.now().Add(ttl)
-	socks := d.sockets[s.Node]
-	if socks == nil {
-		socks = make(map[string]SocketInfo)
-		d.sockets[s.Node] = socks
-		d.counts[s.Node] = make(map[string]int)
-	}
-	_, joined := socks[s.ID]
-	socks[s.ID] = s
-	if joined {
+	known := d.up(s.Node)
+	if _, joined := d.ids[s.ID]; joined {
 		return !known, nil, nil
 	}
+	d.ids[s.ID] = struct{}{}
 	var present []string
 	for _, sub := range subjects {
-		d.counts[s.Node][sub]++
-		if d.total[sub]++; d.total[sub] == 1 {
-			if _, ok := d.grace[sub]; !ok {
-				present = append(present, sub)
-			}
-			d.grace[sub] = time.Time{}
+		st, ok := d.subjects[sub]
+		if !ok {
+			present = append(present, sub)
 		}
+		st.n++
+		st.end = 0
+		d.subjects[sub] = st
 	}
 	return !known, present, nil
 }
@@ -128,42 +138,33 @@ func (d *memDirectory) Join(_ context.Context, s SocketInfo, subjects []string, 
 func (d *memDirectory) Leave(_ context.Context, s SocketInfo, subjects []string, grace time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.sockets[s.Node][s.ID]; !ok {
+	if _, ok := d.ids[s.ID]; !ok {
 		return nil
 	}
-	delete(d.sockets[s.Node], s.ID)
+	delete(d.ids, s.ID)
+	end := d.now().Add(grace).UnixNano()
 	for _, sub := range subjects {
-		if d.counts[s.Node][sub]--; d.counts[s.Node][sub] <= 0 {
-			delete(d.counts[s.Node], sub)
+		if st, ok := d.subjects[sub]; ok {
+			if st.n--; st.n <= 0 {
+				st.n, st.end = 0, end
+			}
+			d.subjects[sub] = st
 		}
-		d.drop(sub, 1, grace)
 	}
 	return nil
 }
 
-// drop takes n sockets from sub; d.mu is held.
-func (d *memDirectory) drop(sub string, n int, grace time.Duration) {
-	if d.total[sub] -= n; d.total[sub] <= 0 {
-		delete(d.total, sub)
-		d.grace[sub] = d.now().Add(grace)
-	}
-}
-
-func (d *memDirectory) Beat(_ context.Context, node string, ttl, grace time.Duration) (bool, []string, error) {
+// Beat settles the directory. Its one node is the one that beats: it is
+// never taken for dead here (only Part takes it out).
+func (d *memDirectory) Beat(_ context.Context, node string, _, _ time.Duration) (bool, []string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := d.now()
-	_, known := d.nodes[node]
-	d.nodes[node] = now.Add(ttl)
-	for n, deadline := range d.nodes {
-		if !deadline.After(now) {
-			d.partLocked(n, grace)
-		}
-	}
+	known := d.up(node)
+	now := d.now().UnixNano()
 	var absent []string
-	for sub, end := range d.grace {
-		if !end.IsZero() && !end.After(now) {
-			delete(d.grace, sub)
+	for sub, st := range d.subjects {
+		if st.n == 0 && st.end <= now {
+			delete(d.subjects, sub)
 			absent = append(absent, sub)
 		}
 	}
@@ -174,35 +175,39 @@ func (d *memDirectory) Beat(_ context.Context, node string, ttl, grace time.Dura
 func (d *memDirectory) Part(_ context.Context, node string, grace time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.partLocked(node, grace)
-	return nil
-}
-
-func (d *memDirectory) partLocked(node string, grace time.Duration) {
-	for sub, n := range d.counts[node] {
-		d.drop(sub, n, grace)
+	if !d.live || d.node != node {
+		return nil
 	}
-	delete(d.nodes, node)
-	delete(d.sockets, node)
-	delete(d.counts, node)
+	end := d.now().Add(grace).UnixNano()
+	for sub, st := range d.subjects {
+		if st.n > 0 {
+			d.subjects[sub] = memSubject{end: end}
+		}
+	}
+	clear(d.ids)
+	d.live = false
+	return nil
 }
 
 func (d *memDirectory) Nodes(context.Context) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]string, 0, len(d.nodes))
-	for n := range d.nodes {
-		out = append(out, n)
+	if !d.live {
+		return []string{}, nil
 	}
-	return out, nil
+	return []string{d.node}, nil
 }
 
 func (d *memDirectory) Sockets(context.Context) ([]SocketInfo, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	ids := make([]string, 0, len(d.ids))
+	for id := range d.ids {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
 	var out []SocketInfo
-	for _, socks := range d.sockets {
-		for _, s := range socks {
+	for _, id := range ids {
+		if s, ok := d.info(id); ok {
 			out = append(out, s)
 		}
 	}
@@ -212,8 +217,8 @@ func (d *memDirectory) Sockets(context.Context) ([]SocketInfo, error) {
 func (d *memDirectory) Present(context.Context) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]string, 0, len(d.grace))
-	for sub := range d.grace {
+	out := make([]string, 0, len(d.subjects))
+	for sub := range d.subjects {
 		out = append(out, sub)
 	}
 	return out, nil

@@ -199,9 +199,7 @@ func (m *Manager) localInfos() []SocketInfo {
 
 // active reports whether s has a loaded session and is still connected.
 func (s *Socket) active() bool {
-	select {
-	case <-s.loaded:
-	default:
+	if !s.loaded.fired() {
 		return false
 	}
 	return s.sid().room != "" && !s.closed.Load() && !s.ended.Load()

@@ -48,9 +48,7 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 // A session that ended meanwhile is not an error here: its sockets are
 // being ended.
 func (s *Socket) flush(ctx context.Context) error {
-	select {
-	case <-s.ready:
-	default:
+	if !s.ready.fired() {
 		return nil // still opening: nothing to save yet
 	}
 	if s.err != nil || s.lv == nil || s.ended.Load() {

@@ -93,7 +93,11 @@ func (s *Socket) doPerMessageOnce(ctx context.Context, fn func(*Session) error) 
 		unlock() // the session moved to a new id meanwhile (Rotate)
 	}
 	defer unlock()
-	sess, base, err := s.m.loadBase(withValues(ctx, held), s.m.latestKey(id.ref, id.key))
+	lctx := ctx
+	if s.m.mem == nil { // a store may load with the lock (see Locker)
+		lctx = withValues(ctx, held)
+	}
+	sess, base, err := s.m.loadBase(lctx, s.m.latestKey(id.ref, id.key), id.ref)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadKey) {
 		return id.ref, errVanished
 	}

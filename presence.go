@@ -166,7 +166,7 @@ func (s *Socket) info() SocketInfo {
 // Info describes s as it is now, with its rooms: a copy, safe to keep. It
 // waits for the handshake's session to be loaded.
 func (s *Socket) Info() SocketInfo {
-	<-s.loaded
+	<-s.loaded.done()
 	si := s.info()
 	if r, ok := s.conn.(Roomer); ok {
 		si.Rooms = r.Rooms()
@@ -178,7 +178,7 @@ func (s *Socket) Info() SocketInfo {
 // User returns the session's user (Config.User), "" when the socket is
 // anonymous or has no session. It waits for the handshake's session.
 func (s *Socket) User() string {
-	<-s.loaded
+	<-s.loaded.done()
 	return s.user
 }
 
@@ -203,9 +203,7 @@ func transportOf(c Conn) string {
 // dirSync brings the directory in line with s: joined while s is live,
 // left once it closed. A failed call is retried by the beats.
 func (m *Manager) dirSync(s *Socket) {
-	select {
-	case <-s.loaded:
-	default:
+	if !s.loaded.fired() {
 		return // Open syncs it once loaded
 	}
 	if s.sid().room == "" {
@@ -283,9 +281,7 @@ func (m *Manager) transportChanged(s *Socket) {
 // Upgraded tells the Manager that the socket's transport changed (from
 // polling to websocket). Bindings call it from the engine's upgrade hook.
 func (s *Socket) Upgraded() {
-	select {
-	case <-s.ready:
-	default:
+	if !s.ready.fired() {
 		return // Open records the transport of the moment
 	}
 	if s.sid().room != "" {

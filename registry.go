@@ -2,6 +2,7 @@ package iosessions
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 )
 
@@ -15,16 +16,20 @@ type registry struct {
 type regShard struct {
 	mu     sync.Mutex
 	conns  map[string]*Socket
-	bySess map[string]map[*Socket]struct{} // by session ref
-	byRoom map[string]map[*Socket]struct{} // by session and user room
+	bySess map[string][]*Socket // by session ref
+	byRoom map[string][]*Socket // by session and user room
 }
+
+// The sets of bySess and byRoom are slices: a session or a user has a few
+// sockets, and a slice of them holds a pointer each where a map holds a
+// table.
 
 func (r *registry) init() {
 	r.seed = maphash.MakeSeed()
 	for i := range r.shards {
 		r.shards[i].conns = make(map[string]*Socket)
-		r.shards[i].bySess = make(map[string]map[*Socket]struct{})
-		r.shards[i].byRoom = make(map[string]map[*Socket]struct{})
+		r.shards[i].bySess = make(map[string][]*Socket)
+		r.shards[i].byRoom = make(map[string][]*Socket)
 	}
 }
 
@@ -80,33 +85,35 @@ func (r *registry) unindexSession(s *Socket, id ident) {
 	}
 }
 
-func bySess(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess }
-func byRoom(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom }
+func bySess(sh *regShard) map[string][]*Socket { return sh.bySess }
+func byRoom(sh *regShard) map[string][]*Socket { return sh.byRoom }
 
-func (r *registry) index(s *Socket, k string, of func(*regShard) map[string]map[*Socket]struct{}) {
+func (r *registry) index(s *Socket, k string, of func(*regShard) map[string][]*Socket) {
 	sh := r.shard(k)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	m := of(sh)
 	set := m[k]
-	if set == nil {
-		set = make(map[*Socket]struct{})
-		m[k] = set
+	if slices.Contains(set, s) {
+		return
 	}
-	set[s] = struct{}{}
-	sh.mu.Unlock()
+	m[k] = append(set, s)
 }
 
-func (r *registry) unindex(s *Socket, k string, of func(*regShard) map[string]map[*Socket]struct{}) {
+func (r *registry) unindex(s *Socket, k string, of func(*regShard) map[string][]*Socket) {
 	sh := r.shard(k)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	m := of(sh)
-	if set := m[k]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(m, k)
-		}
+	set := m[k]
+	i := slices.Index(set, s)
+	switch {
+	case i < 0:
+	case len(set) == 1:
+		delete(m, k)
+	default: // in place: members hands out copies
+		m[k] = slices.Delete(set, i, i+1)
 	}
-	sh.mu.Unlock()
 }
 
 func (r *registry) remove(s *Socket) {
@@ -131,26 +138,17 @@ func (r *registry) socket(id string) *Socket {
 	return sh.conns[id]
 }
 
-func (r *registry) session(ref string) []*Socket {
-	return r.members(ref, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.bySess })
-}
+func (r *registry) session(ref string) []*Socket { return r.members(ref, bySess) }
 
 // room returns the sockets in a session's or a user's room.
-func (r *registry) room(name string) []*Socket {
-	return r.members(name, func(sh *regShard) map[string]map[*Socket]struct{} { return sh.byRoom })
-}
+func (r *registry) room(name string) []*Socket { return r.members(name, byRoom) }
 
 // members returns a copy of the set k of index of.
-func (r *registry) members(k string, of func(*regShard) map[string]map[*Socket]struct{}) []*Socket {
+func (r *registry) members(k string, of func(*regShard) map[string][]*Socket) []*Socket {
 	sh := r.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	set := of(sh)[k]
-	out := make([]*Socket, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	return out
+	return slices.Clone(of(sh)[k])
 }
 
 // refs returns the sessions that have live sockets.

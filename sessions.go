@@ -303,7 +303,12 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 	}
 	m.pres.pending = make(map[*Socket]struct{})
 	m.pres.events = make(chan Presence, 1024)
-	m.pres.dir = newMemDirectory()
+	m.pres.dir = newMemDirectory(func(id string) (SocketInfo, bool) {
+		if s := m.reg.socket(id); s != nil {
+			return s.info(), true
+		}
+		return SocketInfo{}, false
+	})
 	if d, ok := m.store.(Directory); ok {
 		m.pres.dir = observedDir{d, m}
 	}
@@ -498,17 +503,26 @@ func (m *Manager) AllowedOrigin(origin string) bool {
 // load loads the session of key, within ctx and Config.StoreTimeout, and
 // says why not.
 func (m *Manager) load(ctx context.Context, key string) (*sessions.Session, error) {
-	sess, _, err := m.loadBase(ctx, key)
+	sess, _, err := m.loadBase(ctx, key, "")
 	return sess, err
 }
 
 // loadBase is load that also returns, from a MemoryStore, the stored
 // values the session was copied from: a base for its diff that need not
 // be copied again (it is never written to). Other stores give a nil base.
-func (m *Manager) loadBase(ctx context.Context, key string) (*sessions.Session, map[any]any, error) {
+// ref, if not "", is the session's reference, known from an earlier load
+// of key: a MemoryStore loads by it, without decoding key again.
+func (m *Manager) loadBase(ctx context.Context, key, ref string) (*sessions.Session, *frozen, error) {
 	if m.mem != nil { // in this process: no call to time out
 		t := m.callStart()
-		sess, base, err := m.mem.load(m.cfg.Name, key)
+		var sess *sessions.Session
+		var base *frozen
+		var err error
+		if ref != "" && storeID(ref) {
+			sess, base, err = m.mem.loadID(m.cfg.Name, ref)
+		} else {
+			sess, base, err = m.mem.load(m.cfg.Name, key)
+		}
 		m.callEnd(OpLoad, t, err)
 		return sess, base, err
 	}

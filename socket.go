@@ -46,8 +46,8 @@ type Socket struct {
 	binding string // the Conn's Binder, for observations
 	ctx     context.Context
 	cancel  context.CancelFunc
-	ready   chan struct{} // closed once Open is done
-	loaded  chan struct{} // closed once the session is loaded, before handlers run
+	ready   signal // Open is done
+	loaded  signal // the session is loaded, before handlers run
 
 	// Set by Open before ready is closed, read-only afterwards.
 	err   error                 // why the socket has no session; nil if it has one
@@ -108,7 +108,7 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // hash of the session id keyed with the first TokenKeys hash key: nodes
 // that share TokenKeys agree on them, and they reveal nothing of the id.
 func (s *Socket) Room() string {
-	<-s.loaded
+	<-s.loaded.done()
 	return s.sid().room
 }
 
@@ -116,7 +116,7 @@ func (s *Socket) Room() string {
 // the reasons, such as ErrNoSession), or nil when it has one. It waits
 // for the handshake's session to be loaded.
 func (s *Socket) Err() error {
-	<-s.loaded
+	<-s.loaded.done()
 	if s.ended.Load() {
 		return ErrEnded
 	}
@@ -128,8 +128,7 @@ func (s *Socket) Err() error {
 // connection may already emit. Accept does no I/O.
 func (m *Manager) Accept(c Conn) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Socket{m: m, conn: c, binding: bindingOf(c), ctx: ctx, cancel: cancel,
-		ready: make(chan struct{}), loaded: make(chan struct{})}
+	s := &Socket{m: m, conn: c, binding: bindingOf(c), ctx: ctx, cancel: cancel}
 	m.presOnce.Do(m.startPresence)
 	m.reg.add(s)
 	return s
@@ -144,8 +143,8 @@ func (s *Socket) Open() {
 	sess, base, err := s.open()
 	if err != nil {
 		s.err = err
-		close(s.loaded)
-		close(s.ready)
+		s.loaded.fire()
+		s.ready.fire()
 		s.handshake(err)
 		s.tell(err)
 		if m.cfg.CloseInvalid {
@@ -156,8 +155,8 @@ func (s *Socket) Open() {
 	t, err := track(sess, base)
 	if err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
-		close(s.loaded)
-		close(s.ready)
+		s.loaded.fire()
+		s.ready.fire()
 		s.handshake(s.err)
 		s.tell(s.err)
 		return
@@ -188,7 +187,7 @@ func (s *Socket) Open() {
 			m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
 		}
 	}
-	close(s.loaded) // Err may be called from the sconnection handler
+	s.loaded.fire() // Err may be called from the sconnection handler
 	// In the registry before sconnection: a push or a lookup from the
 	// handler, on any node, finds the socket.
 	m.dirSync(s)
@@ -196,7 +195,7 @@ func (s *Socket) Open() {
 		held, unlock, err := m.lockSession(s.ctx, s.sid().ref)
 		if err != nil { // the sconnection handler cannot save: do not run it
 			s.err = err
-			close(s.ready)
+			s.ready.fire()
 			s.handshake(err)
 			s.tell(err)
 			return
@@ -225,11 +224,11 @@ func (s *Socket) Open() {
 		s.connected(lv.sess)
 		lv.mu.Unlock()
 	}
-	close(s.ready)
+	s.ready.fire()
 }
 
 // open loads the socket's session; base is as Manager.loadBase says.
-func (s *Socket) open() (sess *sessions.Session, base map[any]any, err error) {
+func (s *Socket) open() (sess *sessions.Session, base *frozen, err error) {
 	m := s.m
 	if m.shuttingDown() {
 		return nil, nil, ErrShutdown
@@ -245,7 +244,7 @@ func (s *Socket) open() (sess *sessions.Session, base map[any]any, err error) {
 		return nil, nil, err
 	}
 	s.id.Store(&ident{key: key})
-	return m.loadBase(s.ctx, key)
+	return m.loadBase(s.ctx, key, "")
 }
 
 // cut runs the cutter, which parses attacker input, with a net under it.
@@ -284,7 +283,7 @@ func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
 
 func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	select {
-	case <-s.ready:
+	case <-s.ready.done():
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -311,7 +310,7 @@ func (s *Socket) Closed(reason string) {
 	m := s.m
 	m.observe(Observation{Kind: KindClose, Binding: s.binding})
 	m.goTracked(func() {
-		<-s.ready
+		<-s.ready.done()
 		m.reg.remove(s)
 		m.forgetLatest(s.sid().ref)
 		if s.sid().room != "" {
@@ -439,4 +438,45 @@ func (m *Manager) waitIdle(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// signal is an event that happens once, like a channel that is closed
+// once, but it makes its channel only for a waiter that comes before the
+// event: a socket keeps two, and most are never waited for.
+type signal struct {
+	mu sync.Mutex
+	ok atomic.Bool
+	ch chan struct{} // made by done before fire
+}
+
+// closedCh is the channel of every signal that fired before anyone waited.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// fire makes the event happen; it must be called once.
+func (g *signal) fire() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ok.Store(true)
+	if g.ch != nil {
+		close(g.ch)
+	}
+}
+
+// fired reports whether the event happened.
+func (g *signal) fired() bool { return g.ok.Load() }
+
+// done returns a channel closed once the event happened.
+func (g *signal) done() <-chan struct{} {
+	if g.ok.Load() {
+		return closedCh
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ok.Load() {
+		return closedCh
+	}
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
 }

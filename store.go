@@ -115,9 +115,6 @@ type MemoryStore struct {
 	now    func() time.Time
 	idle   atomic.Int64 // the idle timeout (SetIdleTimeout), 0: none
 
-	keysMu sync.Mutex
-	keys   map[cookieKey]string // cookie key -> id, of keys that decoded (idOf)
-
 	notifyMu sync.RWMutex
 	notify   []func(id string) // NotifyEnd
 	changes  []func(id string) // NotifyChange
@@ -135,7 +132,7 @@ type memShard struct {
 // memEntry is a stored session. Entries are replaced whole, never edited:
 // values is shared by readers, which copy it.
 type memEntry struct {
-	values  map[any]any
+	values  frozen
 	expires time.Time // the end of its lifetime
 	idleAt  time.Time // its idle deadline; zero without an idle timeout
 }
@@ -157,7 +154,6 @@ func NewMemoryStore(keyPairs ...[]byte) *MemoryStore {
 		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
 	}
 	s := &MemoryStore{
-		keys:    make(map[cookieKey]string),
 		Options: &sessions.Options{Path: "/", MaxAge: 86400 * 30, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 		codecs:  securecookie.CodecsFromPairs(keyPairs...),
 		seed:    maphash.MakeSeed(),
@@ -205,8 +201,7 @@ func (s *MemoryStore) New(r *http.Request, name string) (*sessions.Session, erro
 
 func (s *MemoryStore) newSession(name string) *sessions.Session {
 	sess := sessions.NewSession(s, name)
-	opts := *s.Options
-	sess.Options = &opts
+	*sess.Options = *s.Options
 	sess.IsNew = true
 	return sess
 }
@@ -218,25 +213,29 @@ func (s *MemoryStore) Load(_ context.Context, name, key string) (*sessions.Sessi
 }
 
 // load is Load that also returns the stored values that the session's are
-// a copy of. They must not be written to: entries are replaced whole.
-func (s *MemoryStore) load(name, key string) (*sessions.Session, map[any]any, error) {
+// a copy of: entries are replaced whole, never edited.
+func (s *MemoryStore) load(name, key string) (*sessions.Session, *frozen, error) {
 	id, err := s.idOf(name, key)
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.loadID(name, id)
+}
+
+// loadID is load by the session's id, for a caller that decoded its key
+// before (a socket, at connect).
+func (s *MemoryStore) loadID(name, id string) (*sessions.Session, *frozen, error) {
 	e, ok := s.get(id)
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
 	sess := s.newSession(name)
-	values, err := cloneValues(e.values)
-	if err != nil {
+	if err := e.values.thawInto(sess.Values); err != nil {
 		return nil, nil, fmt.Errorf("iosessions: memory store: copy: %w", err)
 	}
-	sess.Values = values
 	sess.ID = id
 	sess.IsNew = false
-	return sess, e.values, nil
+	return sess, &e.values, nil
 }
 
 // Save stores sess and sets its cookie on w, or deletes both when
@@ -256,7 +255,7 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 	if sess.ID == "" {
 		sess.ID = newID()
 	}
-	values, err := cloneValues(sess.Values)
+	values, err := freeze(sess.Values)
 	if err != nil {
 		return err
 	}
@@ -286,20 +285,23 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 
 // Update implements Updater.
 func (s *MemoryStore) Update(_ context.Context, _ string, id string, fn func(map[any]any)) error {
-	return s.update(id, fn, nil)
+	return s.update(id, func(old frozen) (frozen, error) {
+		values := old.shallow()
+		fn(values) // sets keys to the caller's values: copied by freeze
+		return freeze(values)
+	})
 }
 
 // apply is Update with the Manager's changes, which say which keys they
-// set: only those values are copied, and the stored values left are
-// shared with the entry replaced (stored values are never written to).
+// set and delete: only the values set are copied, the others shared with
+// the entry replaced (stored values are never written to).
 func (s *MemoryStore) apply(id string, c changes) error {
-	return s.update(id, c.apply, c.set)
+	return s.update(id, func(old frozen) (frozen, error) { return old.with(c) })
 }
 
-// update applies fn to a copy of the stored values of id and stores it,
-// deep-copying the values of the keys in set, or all values if set is
-// nil. Entries are replaced whole, never edited.
-func (s *MemoryStore) update(id string, fn func(map[any]any), set map[any]any) error {
+// update stores fn of the stored values of id. Entries are replaced
+// whole, never edited.
+func (s *MemoryStore) update(id string, fn func(frozen) (frozen, error)) error {
 	sh := s.shard(id)
 	for {
 		sh.mu.Lock()
@@ -308,23 +310,7 @@ func (s *MemoryStore) update(id string, fn func(map[any]any), set map[any]any) e
 		if !ok || !s.now().Before(e.deadline()) {
 			return ErrNotFound
 		}
-		values := make(map[any]any, len(e.values)+len(set))
-		for k, v := range e.values {
-			values[k] = v
-		}
-		fn(values) // sets keys to the caller's values: copied below
-		var err error
-		if set == nil {
-			values, err = cloneValues(values)
-		} else {
-			for k := range set {
-				if v, ok := values[k]; ok {
-					if values[k], err = cloneAny(v); err != nil {
-						break
-					}
-				}
-			}
-		}
+		values, err := fn(e.values)
 		if err != nil {
 			return err
 		}
@@ -353,41 +339,13 @@ func (s *MemoryStore) NotifyEnd(f func(id string)) {
 	s.notifyMu.Unlock()
 }
 
-// cookieKey is a session cookie: its name and its value.
-type cookieKey struct{ name, key string }
-
-// maxKeys bounds the cookie keys whose ids MemoryStore remembers.
-const maxKeys = 8192
-
-// idOf decodes the session id of a cookie key. A per-message socket loads
-// its session with the same key at every event, so the ids of keys that
-// decoded are remembered (until the janitor's next run, at most a minute,
-// so a key's own age limit still applies within that).
+// idOf decodes the session id of a cookie key.
 func (s *MemoryStore) idOf(name, key string) (string, error) {
-	ck := cookieKey{name, key}
-	s.keysMu.Lock()
-	id, ok := s.keys[ck]
-	s.keysMu.Unlock()
-	if ok {
-		return id, nil
-	}
+	var id string
 	if err := securecookie.DecodeMulti(name, key, &id, s.codecs...); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
-	s.keysMu.Lock()
-	if len(s.keys) >= maxKeys {
-		clear(s.keys)
-	}
-	s.keys[ck] = id
-	s.keysMu.Unlock()
 	return id, nil
-}
-
-// forgetKeys drops the remembered ids of keys.
-func (s *MemoryStore) forgetKeys() {
-	s.keysMu.Lock()
-	clear(s.keys)
-	s.keysMu.Unlock()
 }
 
 // NotifyChange implements ChangeNotifier: f is called, on the goroutine
@@ -464,7 +422,6 @@ func (s *MemoryStore) ended(ids []string) {
 
 // reclaim deletes the expired sessions and reports them.
 func (s *MemoryStore) reclaim() {
-	s.forgetKeys()
 	now := s.now()
 	var gone []string
 	for i := range s.shards {

@@ -177,7 +177,7 @@ func (s *Socket) saveNow(held context.Context, t *Session) error {
 // undo puts t's values back as they were last loaded or saved, and
 // returns err.
 func (m *Manager) undo(t *Session, err error) error {
-	if base, cerr := cloneValues(t.base); cerr == nil {
+	if base, cerr := t.base.thaw(); cerr == nil {
 		t.Values = base
 	}
 	return err

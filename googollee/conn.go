@@ -15,34 +15,35 @@ import (
 type Conn struct {
 	srv *Server
 	c   socketio.Conn
-	req *http.Request
 }
 
 var _ iosessions.Conn = (*Conn)(nil)
 
-func newConn(srv *Server, c socketio.Conn) *Conn {
-	u := c.URL()
-	// The engine keeps the handshake's URL (path and query) and headers,
-	// not its Host: ServeHTTP checked the origin already.
+func newConn(srv *Server, c socketio.Conn) *Conn { return &Conn{srv: srv, c: c} }
+
+// ID returns the engine's connection id (random, see the package doc).
+func (c *Conn) ID() string { return c.c.ID() }
+
+// Request returns the handshake request, without its Host: a new one at
+// each call, made from what the engine keeps of it (its URL, path and
+// query, and headers; ServeHTTP checked the origin already), so that an
+// idle connection holds no copy of it. Its context is
+// context.Background().
+func (c *Conn) Request() *http.Request {
+	u := c.c.URL()
 	r := &http.Request{
 		Method:     http.MethodGet,
 		URL:        &u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     c.RemoteHeader(), // shared: the engine never writes it
+		Header:     c.c.RemoteHeader(), // shared: the engine never writes it
 	}
-	if a := c.RemoteAddr(); a != nil {
+	if a := c.c.RemoteAddr(); a != nil {
 		r.RemoteAddr = a.String()
 	}
-	return &Conn{srv: srv, c: c, req: r} // r.Context() is context.Background()
+	return r
 }
-
-// ID returns the engine's connection id (random, see the package doc).
-func (c *Conn) ID() string { return c.c.ID() }
-
-// Request returns the handshake request, without its Host.
-func (c *Conn) Request() *http.Request { return c.req }
 
 // Emit sends event to the client. It never blocks for long: after the
 // connection closed it does nothing.
@@ -61,16 +62,12 @@ func (c *Conn) EmitAck(event string, args []any, _ time.Duration, ack func([]jso
 	return nil
 }
 
-// Transport returns "websocket" or "polling": the transport of the
-// handshake, which the connection keeps unless Options.AllowUpgrade lets
-// a polling client upgrade (then "" for a connection that began polling:
-// go-socket.io v1.7.0 does not say whether it upgraded).
+// Transport returns "websocket" or "polling": the transport the
+// connection is on now (after an upgrade that Options.AllowUpgrade allows,
+// "websocket").
 func (c *Conn) Transport() string {
-	t := c.req.URL.Query().Get("transport")
-	if t == "polling" && c.srv.upgrades {
-		return ""
-	}
-	return t
+	u := c.c.URL() // of the engine's connection now: the upgrade's once upgraded
+	return u.Query().Get("transport")
 }
 
 // Close disconnects the client.

@@ -98,8 +98,6 @@ type Server struct {
 	draining   bool                    // Shutdown began: new handshakes get 503
 	handshakes int                     // handshakes not yet handed over to Serve
 	conns      map[*handshake]struct{} // connections they made, until closed
-
-	upgrades bool // Options.AllowUpgrade
 }
 
 // NewServer returns a go-socket.io server bound to m. Bad options are an
@@ -160,7 +158,7 @@ func NewServer(m *iosessions.Manager, opts *Options) (*Server, error) {
 		capped[i] = limited{Transport: t, max: o.MaxMessageBytes}
 	}
 	eo.Transports = capped
-	s := &Server{m: m, conns: make(map[*handshake]struct{}), upgrades: o.AllowUpgrade}
+	s := &Server{m: m, conns: make(map[*handshake]struct{})}
 	s.engine = socketio.NewServer(&eo)
 	s.engine.OnConnect("/", s.onConnect)
 	s.engine.OnDisconnect("/", s.onDisconnect)

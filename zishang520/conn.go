@@ -14,18 +14,24 @@ import (
 // Conn adapts a zishang520/socket.io socket to iosessions.Conn. Reach it
 // with Socket.Conn().(*zishang520.Conn).
 type Conn struct {
-	s   *socket.Socket
-	req *http.Request
+	s *socket.Socket
 }
 
 var _ iosessions.Conn = (*Conn)(nil)
 
-func newConn(s *socket.Socket) *Conn {
-	// The engine keeps the first request of the engine session (the
-	// handshake): its URL, headers and Host. The socket.io handshake's
-	// auth payload rides on the request's context, for the token cutter.
+func newConn(s *socket.Socket) *Conn { return &Conn{s: s} }
+
+// ID returns the socket's id (random, distinct from the engine's session
+// id).
+func (c *Conn) ID() string { return string(c.s.Id()) }
+
+// Request returns the handshake request, with the auth payload on its
+// context: a new one at each call, made from what the engine keeps of the
+// first request of the engine session (its URL, headers and Host), so that
+// an idle connection holds no copy of it.
+func (c *Conn) Request() *http.Request {
 	var r *http.Request
-	if hc := s.Request(); hc != nil && hc.Request() != nil {
+	if hc := c.s.Request(); hc != nil && hc.Request() != nil {
 		orig := hc.Request()
 		u := *orig.URL
 		r = &http.Request{
@@ -43,19 +49,11 @@ func newConn(s *socket.Socket) *Conn {
 		r = &http.Request{Method: http.MethodGet, URL: new(url.URL), Header: http.Header{}}
 	}
 	var auth map[string]any
-	if h := s.Handshake(); h != nil {
+	if h := c.s.Handshake(); h != nil {
 		auth = h.Auth
 	}
-	return &Conn{s: s, req: iosessions.WithAuth(r, auth)}
+	return iosessions.WithAuth(r, auth)
 }
-
-// ID returns the socket's id (random, distinct from the engine's session
-// id).
-func (c *Conn) ID() string { return string(c.s.Id()) }
-
-// Request returns the handshake request, with the auth payload on its
-// context.
-func (c *Conn) Request() *http.Request { return c.req }
 
 // Emit sends event to the client. A json.RawMessage argument is sent as
 // the JSON it holds (the engine would take it for binary data); other
