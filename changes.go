@@ -9,12 +9,42 @@ import (
 // Session is a socket's view of its gorilla session, as the sconnection
 // and smessage handlers get it. Read and change Values as over HTTP; the
 // Manager saves what changed (see the modes in the package doc). It must
-// not be kept beyond the handler: the Manager owns it.
+// not be kept beyond the handler: the Manager owns it (between events it
+// may drop the Values of an idle PerConnection session, and make them
+// again for the next handler).
 type Session struct {
 	*sessions.Session
 
-	base frozen // a copy of the values as last loaded or saved
-	save func(ctx context.Context) error
+	base   frozen // a copy of the values as last loaded or saved
+	save   func(ctx context.Context) error
+	asleep bool // Values dropped, equal to base: see sleep
+}
+
+// sleep drops the values of a session that has no changes since base (the
+// live copy of an idle PerConnection session), so that an idle connection
+// holds no map of them; wake makes them again, before a handler gets the
+// session. A session asleep has no changes and refreshes its base only.
+func (s *Session) sleep() {
+	if s.asleep {
+		return
+	}
+	if c, err := s.diff(); err != nil || !c.empty() {
+		return
+	}
+	s.Values, s.asleep = nil, true
+}
+
+// wake makes the values of a session asleep again, from its base.
+func (s *Session) wake() error {
+	if !s.asleep {
+		return nil
+	}
+	values, err := s.base.thaw()
+	if err != nil {
+		return err
+	}
+	s.Values, s.asleep = values, false
+	return nil
 }
 
 // Save writes this socket's changes to the store now, instead of at the
@@ -60,6 +90,9 @@ func (c changes) apply(values map[any]any) {
 // diff returns what changed since the base was taken.
 func (s *Session) diff() (changes, error) {
 	var c changes
+	if s.asleep {
+		return c, nil
+	}
 	for k, v := range s.Values {
 		if old, ok := s.base.get(k); !ok || !sameValue(old, v) {
 			if c.set == nil {
@@ -81,6 +114,13 @@ func (s *Session) diff() (changes, error) {
 // the last save on top, except on the keys that fresh changed too: the
 // store's write came later, and the last write of a key wins.
 func (s *Session) refresh(fresh map[any]any) error {
+	if s.asleep {
+		base, err := freeze(fresh)
+		if err == nil {
+			s.base = base
+		}
+		return err
+	}
 	c, err := s.diff()
 	if err != nil {
 		return err
@@ -119,6 +159,9 @@ func changedSince(base frozen, now map[any]any, k any) bool {
 
 // rebase makes the current values the base of later diffs.
 func (s *Session) rebase() error {
+	if s.asleep {
+		return nil
+	}
 	base, err := freeze(s.Values)
 	if err != nil {
 		return err

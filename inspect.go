@@ -199,7 +199,7 @@ func (m *Manager) localInfos() []SocketInfo {
 
 // active reports whether s has a loaded session and is still connected.
 func (s *Socket) active() bool {
-	if !s.loaded.fired() {
+	if !s.loaded.Fired() {
 		return false
 	}
 	return s.sid().room != "" && !s.closed.Load() && !s.ended.Load()

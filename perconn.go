@@ -3,6 +3,7 @@ package iosessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -28,6 +29,9 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 	if lv.gone {
 		return noSession(ErrEnded)
 	}
+	if err := lv.sess.wake(); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
 	var ferr error
 	if err := s.m.safely("smessage", func() { ferr = fn(lv.sess) }); err != nil {
 		return err
@@ -36,7 +40,7 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 	// it applies write-backs; otherwise its changes wait, as others do.
 	if s.m.clientSide(lv.sess.Session) {
 		if to := s.m.writebackTarget(lv.ref, s); to != nil {
-			if err := s.m.writeBack(s.ctx, lv.sess, lv.key, lv.ref, to); err != nil {
+			if err := s.m.writeBack(s.Context(), lv.sess, lv.key, lv.ref, to); err != nil {
 				return err
 			}
 		}
@@ -48,7 +52,7 @@ func (s *Socket) doPerConn(fn func(*Session) error) error {
 // A session that ended meanwhile is not an error here: its sockets are
 // being ended.
 func (s *Socket) flush(ctx context.Context) error {
-	if !s.ready.fired() {
+	if !s.ready.Fired() {
 		return nil // still opening: nothing to save yet
 	}
 	if s.err != nil || s.lv == nil || s.ended.Load() {
@@ -56,7 +60,11 @@ func (s *Socket) flush(ctx context.Context) error {
 	}
 	s.lv.mu.Lock()
 	defer s.lv.mu.Unlock()
-	if err := s.m.saveLive(ctx, s.lv, s); !errors.Is(err, ErrNotFound) {
+	err := s.m.saveLive(ctx, s.lv, s)
+	if err == nil {
+		s.lv.sess.sleep() // saved, and no handler runs: idle until the next
+	}
+	if !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return nil

@@ -153,7 +153,7 @@ func (s *Socket) info() SocketInfo {
 		ID:          s.ID(),
 		Node:        s.m.node,
 		Transport:   transportOf(s.conn),
-		ConnectedAt: s.at,
+		ConnectedAt: time.Unix(0, s.at),
 		User:        s.user,
 		Session:     s.sid().room,
 	}
@@ -166,7 +166,7 @@ func (s *Socket) info() SocketInfo {
 // Info describes s as it is now, with its rooms: a copy, safe to keep. It
 // waits for the handshake's session to be loaded.
 func (s *Socket) Info() SocketInfo {
-	<-s.loaded.done()
+	<-s.loaded.Done()
 	si := s.info()
 	if r, ok := s.conn.(Roomer); ok {
 		si.Rooms = r.Rooms()
@@ -178,7 +178,7 @@ func (s *Socket) Info() SocketInfo {
 // User returns the session's user (Config.User), "" when the socket is
 // anonymous or has no session. It waits for the handshake's session.
 func (s *Socket) User() string {
-	<-s.loaded.done()
+	<-s.loaded.Done()
 	return s.user
 }
 
@@ -203,7 +203,7 @@ func transportOf(c Conn) string {
 // dirSync brings the directory in line with s: joined while s is live,
 // left once it closed. A failed call is retried by the beats.
 func (m *Manager) dirSync(s *Socket) {
-	if !s.loaded.fired() {
+	if !s.loaded.Fired() {
 		return // Open syncs it once loaded
 	}
 	if s.sid().room == "" {
@@ -281,7 +281,7 @@ func (m *Manager) transportChanged(s *Socket) {
 // Upgraded tells the Manager that the socket's transport changed (from
 // polling to websocket). Bindings call it from the engine's upgrade hook.
 func (s *Socket) Upgraded() {
-	if !s.ready.fired() {
+	if !s.ready.Fired() {
 		return // Open records the transport of the moment
 	}
 	if s.sid().room != "" {

@@ -49,8 +49,8 @@ func (r *registry) bind(s *Socket) {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	r.indexSession(s, s.sid())
-	if s.uroom != "" {
-		r.index(s, s.uroom, byRoom)
+	if room := s.userRoom(); room != "" {
+		r.index(s, room, byRoom)
 	}
 }
 
@@ -126,8 +126,8 @@ func (r *registry) remove(s *Socket) {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	r.unindexSession(s, s.sid())
-	if s.uroom != "" {
-		r.unindex(s, s.uroom, byRoom)
+	if room := s.userRoom(); room != "" {
+		r.unindex(s, room, byRoom)
 	}
 }
 

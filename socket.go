@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/iosessions/iosessions/internal/once"
 )
 
 // Conn is what an engine binding adapts a socket.io connection to, so that
@@ -41,21 +43,22 @@ type Conn interface {
 // Socket is one socket.io connection as the library sees it: its
 // connection, and the session it carried at connect, if any.
 type Socket struct {
-	m       *Manager
-	conn    Conn
-	binding string // the Conn's Binder, for observations
-	ctx     context.Context
-	cancel  context.CancelFunc
-	ready   signal // Open is done
-	loaded  signal // the session is loaded, before handlers run
+	m      *Manager
+	conn   Conn
+	ready  once.Event // Open is done
+	loaded once.Event // the session is loaded, before handlers run
+
+	ctxMu  sync.Mutex
+	ctx    context.Context    // made by Context, on first use; guarded by ctxMu
+	cancel context.CancelFunc // guarded by ctxMu
+	gone   bool               // the socket disconnected: ctx is cancelled; guarded by ctxMu
 
 	// Set by Open before ready is closed, read-only afterwards.
 	err   error                 // why the socket has no session; nil if it has one
 	id    atomic.Pointer[ident] // the session's key, ref and room; nil before the cutter ran
 	regMu sync.Mutex            // serializes the socket's registry indexing
 	user  string                // the session's user (Config.User), "" when anonymous
-	uroom string                // the engine room of the user, "" when anonymous
-	at    time.Time             // when the session was opened
+	at    int64                 // when the session was opened, Unix nanoseconds
 
 	dirMu    sync.Mutex  // serializes the socket's directory calls (dirSync)
 	dirIn    atomic.Bool // the directory has the socket, as far as we know
@@ -94,7 +97,49 @@ func (s *Socket) Conn() Conn { return s.conn }
 
 // Context returns a context cancelled when the socket disconnects. It is
 // not the handshake request's context, which ends with the handshake.
-func (s *Socket) Context() context.Context { return s.ctx }
+func (s *Socket) Context() context.Context {
+	s.ctxMu.Lock()
+	defer s.ctxMu.Unlock()
+	if s.ctx == nil { // made on first use: an idle socket holds none
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.gone {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
+
+// cancelContext cancels the socket's context, now or when it is made.
+func (s *Socket) cancelContext() {
+	s.ctxMu.Lock()
+	defer s.ctxMu.Unlock()
+	s.gone = true
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+// storeContext is the context of the socket's calls to its store at
+// connect: its Context, which ends if the client leaves meanwhile, but
+// for a MemoryStore, which never waits (so an idle socket makes none).
+func (s *Socket) storeContext() context.Context {
+	if s.m.mem != nil {
+		return context.Background()
+	}
+	return s.Context()
+}
+
+// userRoom is the engine room of the socket's user, "" when anonymous
+// (made again at each call: a socket needs it at connect and close).
+func (s *Socket) userRoom() string {
+	if s.user == "" {
+		return ""
+	}
+	return s.m.userRoom(s.user)
+}
+
+// binding names the Conn's binding (Binder), for observations.
+func (s *Socket) binding() string { return bindingOf(s.conn) }
 
 // Emit sends event with args to the client.
 func (s *Socket) Emit(event string, args ...any) error { return s.conn.Emit(event, args...) }
@@ -108,7 +153,7 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // hash of the session id keyed with the first TokenKeys hash key: nodes
 // that share TokenKeys agree on them, and they reveal nothing of the id.
 func (s *Socket) Room() string {
-	<-s.loaded.done()
+	<-s.loaded.Done()
 	return s.sid().room
 }
 
@@ -116,7 +161,7 @@ func (s *Socket) Room() string {
 // the reasons, such as ErrNoSession), or nil when it has one. It waits
 // for the handshake's session to be loaded.
 func (s *Socket) Err() error {
-	<-s.loaded.done()
+	<-s.loaded.Done()
 	if s.ended.Load() {
 		return ErrEnded
 	}
@@ -127,8 +172,7 @@ func (s *Socket) Err() error {
 // reports a connection, then call Open, from a goroutine where the
 // connection may already emit. Accept does no I/O.
 func (m *Manager) Accept(c Conn) *Socket {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Socket{m: m, conn: c, binding: bindingOf(c), ctx: ctx, cancel: cancel}
+	s := &Socket{m: m, conn: c}
 	m.presOnce.Do(m.startPresence)
 	m.reg.add(s)
 	return s
@@ -143,8 +187,8 @@ func (s *Socket) Open() {
 	sess, base, err := s.open()
 	if err != nil {
 		s.err = err
-		s.loaded.fire()
-		s.ready.fire()
+		s.loaded.Fire()
+		s.ready.Fire()
 		s.handshake(err)
 		s.tell(err)
 		if m.cfg.CloseInvalid {
@@ -155,8 +199,8 @@ func (s *Socket) Open() {
 	t, err := track(sess, base)
 	if err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
-		s.loaded.fire()
-		s.ready.fire()
+		s.loaded.Fire()
+		s.ready.Fire()
 		s.handshake(s.err)
 		s.tell(s.err)
 		return
@@ -164,12 +208,9 @@ func (s *Socket) Open() {
 	key := s.sid().key
 	ref := sessionRef(sess, key)
 	s.id.Store(&ident{key: key, ref: ref, room: m.roomOf(ref)})
-	s.at = time.Now()
+	s.at = time.Now().UnixNano()
 	if h := m.cfg.User; h != nil {
 		m.safely("Config.User", func() { s.user = h(sess.Values) })
-		if s.user != "" {
-			s.uroom = m.userRoom(s.user)
-		}
 	}
 	// From here on, in PerConnection mode, the session may be the live copy
 	// that other sockets of it share: read it only under lv.mu.
@@ -179,7 +220,7 @@ func (s *Socket) Open() {
 	}
 	m.reg.bind(s)
 	m.activity(s.sid().ref) // a handshake with the session
-	for _, room := range []string{s.sid().room, s.uroom} {
+	for _, room := range []string{s.sid().room, s.userRoom()} {
 		if room == "" {
 			continue
 		}
@@ -187,15 +228,15 @@ func (s *Socket) Open() {
 			m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
 		}
 	}
-	s.loaded.fire() // Err may be called from the sconnection handler
+	s.loaded.Fire() // Err may be called from the sconnection handler
 	// In the registry before sconnection: a push or a lookup from the
 	// handler, on any node, finds the socket.
 	m.dirSync(s)
 	if m.cfg.Mode == PerMessage {
-		held, unlock, err := m.lockSession(s.ctx, s.sid().ref)
+		held, unlock, err := m.lockSession(s.storeContext(), s.sid().ref)
 		if err != nil { // the sconnection handler cannot save: do not run it
 			s.err = err
-			s.ready.fire()
+			s.ready.Fire()
 			s.handshake(err)
 			s.tell(err)
 			return
@@ -212,6 +253,9 @@ func (s *Socket) Open() {
 		s.handshake(nil)
 		lv := s.lv
 		lv.mu.Lock()
+		if err := lv.sess.wake(); err != nil {
+			m.ReportError(err)
+		}
 		if existed {
 			// The live may hold changes not saved yet: keep them on top of
 			// what the store holds now.
@@ -222,9 +266,10 @@ func (s *Socket) Open() {
 			t.save = func(ctx context.Context) error { return m.saveLive(ctx, lv, nil) }
 		}
 		s.connected(lv.sess)
+		lv.sess.sleep() // unless the handler changed it: idle until an event
 		lv.mu.Unlock()
 	}
-	s.ready.fire()
+	s.ready.Fire()
 }
 
 // open loads the socket's session; base is as Manager.loadBase says.
@@ -244,7 +289,7 @@ func (s *Socket) open() (sess *sessions.Session, base *frozen, err error) {
 		return nil, nil, err
 	}
 	s.id.Store(&ident{key: key})
-	return m.loadBase(s.ctx, key, "")
+	return m.loadBase(s.storeContext(), key, "")
 }
 
 // cut runs the cutter, which parses attacker input, with a net under it.
@@ -276,14 +321,14 @@ func (s *Socket) Do(ctx context.Context, fn func(sess *Session) error) error {
 	}
 	start := time.Now()
 	err := s.do(ctx, fn)
-	s.m.observe(Observation{Kind: KindEvent, Binding: s.binding, Mode: s.m.cfg.Mode,
+	s.m.observe(Observation{Kind: KindEvent, Binding: s.binding(), Mode: s.m.cfg.Mode,
 		Outcome: outcomeOf(err), Duration: time.Since(start)})
 	return err
 }
 
 func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	select {
-	case <-s.ready.done():
+	case <-s.ready.Done():
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -308,27 +353,27 @@ func (s *Socket) Closed(reason string) {
 		return
 	}
 	m := s.m
-	m.observe(Observation{Kind: KindClose, Binding: s.binding})
+	m.observe(Observation{Kind: KindClose, Binding: s.binding()})
 	m.goTracked(func() {
-		<-s.ready.done()
+		<-s.ready.Done()
 		m.reg.remove(s)
 		m.forgetLatest(s.sid().ref)
 		if s.sid().room != "" {
 			_ = s.conn.Leave(s.sid().room)
 			m.dirSync(s)
 		}
-		if s.uroom != "" {
-			_ = s.conn.Leave(s.uroom)
+		if room := s.userRoom(); room != "" {
+			_ = s.conn.Leave(room)
 		}
 		if s.lv != nil && m.lives.detach(s.lv) {
 			// The session's last socket here: save what its sockets changed.
 			if err := s.flushRetry(); err != nil {
-				m.observe(Observation{Kind: KindSaveLost, Binding: s.binding})
+				m.observe(Observation{Kind: KindSaveLost, Binding: s.binding()})
 				m.ReportError(fmt.Errorf("%w: save at disconnect: %w", ErrUnsaved, err))
 			}
 			m.lives.forget(s.lv)
 		}
-		s.cancel()
+		s.cancelContext()
 		if h := m.onClose; h != nil {
 			m.safely("disconnect", func() { h(s, reason) })
 		}
@@ -339,7 +384,7 @@ func (s *Socket) Closed(reason string) {
 // it has no session, nil when it has one.
 func (s *Socket) handshake(err error) {
 	if s.m.observing() {
-		s.m.observe(Observation{Kind: KindHandshake, Binding: s.binding, Outcome: outcomeOf(err)})
+		s.m.observe(Observation{Kind: KindHandshake, Binding: s.binding(), Outcome: outcomeOf(err)})
 	}
 }
 
@@ -380,7 +425,7 @@ func (s *Socket) lockHandlers() (unlock func()) {
 func (s *Socket) closeLater() {
 	s.m.goTracked(func() {
 		select {
-		case <-s.ctx.Done():
+		case <-s.Context().Done():
 			return
 		case <-s.m.stop:
 		case <-time.After(s.m.cfg.CloseGrace):
@@ -438,45 +483,4 @@ func (m *Manager) waitIdle(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// signal is an event that happens once, like a channel that is closed
-// once, but it makes its channel only for a waiter that comes before the
-// event: a socket keeps two, and most are never waited for.
-type signal struct {
-	mu sync.Mutex
-	ok atomic.Bool
-	ch chan struct{} // made by done before fire
-}
-
-// closedCh is the channel of every signal that fired before anyone waited.
-var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// fire makes the event happen; it must be called once.
-func (g *signal) fire() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.ok.Store(true)
-	if g.ch != nil {
-		close(g.ch)
-	}
-}
-
-// fired reports whether the event happened.
-func (g *signal) fired() bool { return g.ok.Load() }
-
-// done returns a channel closed once the event happened.
-func (g *signal) done() <-chan struct{} {
-	if g.ok.Load() {
-		return closedCh
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.ok.Load() {
-		return closedCh
-	}
-	if g.ch == nil {
-		g.ch = make(chan struct{})
-	}
-	return g.ch
 }

@@ -133,16 +133,30 @@ type memShard struct {
 // values is shared by readers, which copy it.
 type memEntry struct {
 	values  frozen
-	expires time.Time // the end of its lifetime
-	idleAt  time.Time // its idle deadline; zero without an idle timeout
+	expires unixNano // the end of its lifetime
+	idleAt  unixNano // its idle deadline; zero without an idle timeout
+}
+
+// unixNano is a time in Unix nanoseconds, 0 for none: a third of a
+// time.Time, in an entry kept for every session.
+type unixNano int64
+
+func nanoOf(t time.Time) unixNano { return unixNano(t.UnixNano()) }
+
+// time returns n as a time.Time, zero for none.
+func (n unixNano) time() time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n))
 }
 
 // deadline is when the entry expires.
 func (e *memEntry) deadline() time.Time {
-	if !e.idleAt.IsZero() && e.idleAt.Before(e.expires) {
-		return e.idleAt
+	if e.idleAt != 0 && e.idleAt < e.expires {
+		return e.idleAt.time()
 	}
-	return e.expires
+	return e.expires.time()
 }
 
 // NewMemoryStore returns a MemoryStore whose cookies are signed with the
@@ -264,9 +278,9 @@ func (s *MemoryStore) Save(_ *http.Request, w http.ResponseWriter, sess *session
 		life = DefaultMaxAge
 	}
 	now := s.now()
-	e := &memEntry{values: values, expires: now.Add(life)}
+	e := &memEntry{values: values, expires: nanoOf(now.Add(life))}
 	if idle := time.Duration(s.idle.Load()); idle > 0 {
-		e.idleAt = now.Add(idleSpan(idle))
+		e.idleAt = nanoOf(now.Add(idleSpan(idle)))
 	}
 	s.put(sess.ID, e)
 	s.notifyMu.RLock()
@@ -470,13 +484,14 @@ func (s *MemoryStore) Touch(_ context.Context, _ string, id string) (Expiry, err
 	}
 	if idle > 0 {
 		at := s.now().Add(idleSpan(idle))
-		if e.expires.Before(at) {
-			at = e.expires
+		expires, idleAt := e.expires.time(), e.idleAt.time()
+		if expires.Before(at) {
+			at = expires
 		}
 		// Entries are replaced whole, never edited.
-		if e.idleAt.IsZero() || at.Sub(e.idleAt) >= idle/10 || e.idleAt.After(at) ||
-			(at.Equal(e.expires) && e.idleAt.Before(at)) {
-			e = &memEntry{values: e.values, expires: e.expires, idleAt: at}
+		if idleAt.IsZero() || at.Sub(idleAt) >= idle/10 || idleAt.After(at) ||
+			(at.Equal(expires) && idleAt.Before(at)) {
+			e = &memEntry{values: e.values, expires: e.expires, idleAt: nanoOf(at)}
 			sh.m[id] = e
 		}
 	}
@@ -497,7 +512,7 @@ func (s *MemoryStore) Expiry(_ context.Context, _ string, ids []string) ([]Expir
 // expiry is when e expires.
 func (e *memEntry) expiry() Expiry {
 	at := e.deadline()
-	return Expiry{At: at, Idle: at.Before(e.expires)}
+	return Expiry{At: at, Idle: at.Before(e.expires.time())}
 }
 
 // idEncoding spells session ids.

@@ -557,7 +557,7 @@ func TestMemoryStoreKeyRotation(t *testing.T) {
 	rotated := newMem(t, newHash, newBlock, oldHash, oldBlock)
 	// Carry the data over (same process, new store): the id is what matters.
 	e, _ := old.get(id)
-	rotated.put(id, &memEntry{values: e.values, expires: time.Now().Add(time.Hour)})
+	rotated.put(id, &memEntry{values: e.values, expires: nanoOf(time.Now().Add(time.Hour))})
 	sess, err := rotated.Load(context.Background(), "session", key)
 	if err != nil || sess.ID != id || sess.Values["n"] != 1 {
 		t.Fatalf("rotated store: Load = %+v, %v", sess, err)

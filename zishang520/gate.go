@@ -15,6 +15,8 @@ import (
 	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/iosessions/iosessions/internal/once"
 )
 
 // The engine (servers/engine/v3 and servers/socket/v3 v3.0.2) has three
@@ -140,7 +142,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 			select {
 			case <-ready:
 			case <-served:
-			case <-g.closed:
+			case <-g.closed.Done():
 			}
 			cancel()
 		})
@@ -152,7 +154,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 	defer t.Stop()
 	select {
 	case <-drained:
-	case <-g.closed:
+	case <-g.closed.Done():
 	case <-t.C:
 	}
 }
@@ -161,21 +163,15 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, sid string) {
 // namespace connect is in flight, and tells its polling GETs when an
 // answer was written.
 type connGate struct {
-	pending atomic.Bool   // a root connect is in flight
-	done    atomic.Bool   // ready is closed
-	ready   chan struct{} // closed when the root socket is stored, or the connection closed
-	once    sync.Once
-
-	closed    chan struct{} // closed when the connection closed
-	closeOnce sync.Once
+	pending atomic.Bool // a root connect is in flight
+	ready   once.Event  // the root socket is stored, or the connection closed
+	closed  once.Event  // the connection closed
 
 	drained nextEvent // the polling transport's "drain": an answer was written
 	readied nextEvent // its "ready": a poll GET is set up
 }
 
-func newConnGate() *connGate {
-	return &connGate{ready: make(chan struct{}), closed: make(chan struct{})}
-}
+func newConnGate() *connGate { return new(connGate) }
 
 // nextEvent is the next time a transport event happens: wait returns a
 // channel that fire closes, then a new one.
@@ -206,23 +202,18 @@ func (e *nextEvent) fire(...any) {
 // close releases everything waiting on g.
 func (g *connGate) close() {
 	g.release()
-	g.closeOnce.Do(func() { close(g.closed) })
+	g.closed.Fire()
 }
 
 // release lets every held and later packet through.
-func (g *connGate) release() {
-	g.once.Do(func() {
-		g.done.Store(true)
-		close(g.ready)
-	})
-}
+func (g *connGate) release() { g.ready.Fire() }
 
 // hold runs on the engine's reading goroutine for each packet, before the
 // socket.io layer sees it. A root namespace connect passes and marks the
 // connect in flight; any other packet waits while one is, for at most
 // limit.
 func (g *connGate) hold(p *packet.Packet, limit time.Duration) {
-	if g.done.Load() || p == nil || p.Type != packet.MESSAGE {
+	if g.ready.Fired() || p == nil || p.Type != packet.MESSAGE {
 		return
 	}
 	if isRootConnect(p) {
@@ -235,7 +226,7 @@ func (g *connGate) hold(p *packet.Packet, limit time.Duration) {
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
-	case <-g.ready:
+	case <-g.ready.Done():
 	case <-t.C:
 	}
 }
