@@ -2,6 +2,7 @@ package iosessions
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gorilla/sessions"
 )
@@ -71,7 +72,7 @@ func track(sess *sessions.Session, base *frozen) (*Session, error) {
 
 // changes is what a socket did to a session's values.
 type changes struct {
-	set map[any]any
+	set []frozenValue // keys set, to the handler's values (not copies)
 	del []any
 }
 
@@ -79,8 +80,8 @@ func (c changes) empty() bool { return len(c.set) == 0 && len(c.del) == 0 }
 
 // apply makes the same changes to values.
 func (c changes) apply(values map[any]any) {
-	for k, v := range c.set {
-		values[k] = v
+	for _, e := range c.set {
+		values[e.k] = e.v
 	}
 	for _, k := range c.del {
 		delete(values, k)
@@ -95,10 +96,7 @@ func (s *Session) diff() (changes, error) {
 	}
 	for k, v := range s.Values {
 		if old, ok := s.base.get(k); !ok || !sameValue(old, v) {
-			if c.set == nil {
-				c.set = make(map[any]any)
-			}
-			c.set[k] = v
+			c.set = append(c.set, frozenValue{k, v})
 		}
 	}
 	for _, e := range s.base.kv {
@@ -125,11 +123,7 @@ func (s *Session) refresh(fresh map[any]any) error {
 	if err != nil {
 		return err
 	}
-	for k := range c.set {
-		if changedSince(s.base, fresh, k) {
-			delete(c.set, k)
-		}
-	}
+	c.set = slices.DeleteFunc(c.set, func(e frozenValue) bool { return changedSince(s.base, fresh, e.k) })
 	kept := c.del[:0]
 	for _, k := range c.del {
 		if !changedSince(s.base, fresh, k) {

@@ -81,17 +81,17 @@ func (f frozen) thawInto(m map[any]any) error {
 func (f frozen) with(c changes) (frozen, error) {
 	kv := make([]frozenValue, 0, len(f.kv)+len(c.set))
 	for _, e := range f.kv {
-		if _, ok := c.set[e.k]; ok || slices.Contains(c.del, e.k) {
+		if slices.ContainsFunc(c.set, func(s frozenValue) bool { return s.k == e.k }) || slices.Contains(c.del, e.k) {
 			continue
 		}
 		kv = append(kv, e)
 	}
-	for k, v := range c.set {
-		cv, err := cloneAny(v)
+	for _, e := range c.set {
+		cv, err := cloneAny(e.v)
 		if err != nil {
 			return frozen{}, err
 		}
-		kv = append(kv, frozenValue{k, cv})
+		kv = append(kv, frozenValue{e.k, cv})
 	}
 	return newFrozen(kv), nil
 }

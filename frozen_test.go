@@ -46,12 +46,12 @@ func TestFrozen(t *testing.T) {
 				t.Fatalf("frozen value changed with a thawed copy: %v", v)
 			}
 
-			set := map[any]any{"new": true, 7: []byte("b")}
-			g, err := f.with(changes{set: set, del: []any{"k0", "absent"}})
+			b := []byte("b")
+			g, err := f.with(changes{set: []frozenValue{{"new", true}, {7, b}}, del: []any{"k0", "absent"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			set[7].([]byte)[0] = 'c'
+			b[0] = 'c'
 			want := map[any]any{"new": true, 7: []byte("b")}
 			for i := 1; i < n; i++ {
 				want[fmt.Sprint("k", i)] = i

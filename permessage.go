@@ -211,10 +211,16 @@ type lockShard struct {
 	m  map[string]*lockEntry
 }
 
+// A lockEntry is pooled: its unlock, made once, serves every holder.
 type lockEntry struct {
-	mu   sync.Mutex
-	refs int
+	mu     sync.Mutex
+	refs   int        // holders and waiters; guarded by sh.mu
+	sh     *lockShard // set while in the table
+	ref    string     // set while in the table
+	unlock func()     // e.release, made once
 }
+
+var lockEntries = sync.Pool{New: func() any { return new(lockEntry) }}
 
 func (t *lockTable) init() {
 	t.seed = maphash.MakeSeed()
@@ -229,19 +235,33 @@ func (t *lockTable) lock(ref string) (unlock func()) {
 	sh.mu.Lock()
 	e := sh.m[ref]
 	if e == nil {
-		e = &lockEntry{}
+		e = lockEntries.Get().(*lockEntry)
+		if e.unlock == nil {
+			e.unlock = e.release
+		}
+		e.sh, e.ref = sh, ref
 		sh.m[ref] = e
 	}
 	e.refs++
 	sh.mu.Unlock()
 	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		sh.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(sh.m, ref)
-		}
-		sh.mu.Unlock()
+	return e.unlock
+}
+
+// release unlocks e, and puts it back in the pool with its last holder.
+func (e *lockEntry) release() {
+	e.mu.Unlock()
+	sh := e.sh
+	sh.mu.Lock()
+	e.refs--
+	last := e.refs == 0
+	if last {
+		delete(sh.m, e.ref)
+		e.sh, e.ref = nil, ""
+	}
+	sh.mu.Unlock()
+	if last {
+		lockEntries.Put(e)
 	}
 }
 

@@ -91,7 +91,11 @@ func TestTrackedDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.set) != 2 || c.set["m"] == nil || c.set["new"] == nil || len(c.del) != 1 || c.del[0] != "gone" {
+	set := map[any]any{}
+	for _, e := range c.set {
+		set[e.k] = e.v
+	}
+	if len(c.set) != 2 || set["m"] == nil || set["new"] == nil || len(c.del) != 1 || c.del[0] != "gone" {
 		t.Errorf("diff = %+v", c)
 	}
 	if err := tr.rebase(); err != nil {
