@@ -2,6 +2,8 @@ package iosessions
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -628,13 +630,15 @@ func isDecodeError(err error) bool {
 }
 
 // sessionRef is the registry key of a session: its id, or for a store that
-// keeps no id (CookieStore) its key, marked so that it is never taken for
-// an id (see storeID).
+// keeps no id (CookieStore) a hash of its key, marked so that it is never
+// taken for an id (see storeID). A hash, not the key: a cookie that holds
+// the values is long, and a ref is kept for every socket.
 func sessionRef(sess *sessions.Session, key string) string {
 	if sess.ID != "" {
 		return sess.ID
 	}
-	return keyRef + key
+	h := sha256.Sum256([]byte(key))
+	return keyRef + base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
 // keyRef starts the ref of a session that has no id in its store.
