@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/googollee/go-socket.io/engineio"
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/iosessions/iosessions"
@@ -392,6 +393,59 @@ func TestUpgradeOffered(t *testing.T) {
 				t.Errorf("handshake %q: websocket upgrade offered = %v, want %v", body, offered, allow)
 			}
 		})
+	}
+}
+
+// With Options.AllowUpgrade, a socket that began polling reports its
+// transport as "websocket" once it upgraded: Conn.Transport reads the
+// engine's connection of the moment.
+func TestTransportAfterUpgrade(t *testing.T) {
+	// A short ping timeout: once upgraded, the engine drops this test's
+	// websocket, which does not ping, soon (the cleanup waits for it);
+	// long enough for the polling client's pings on a loaded machine.
+	e := newEnv(t, envOptions{Options: &googollee.Options{
+		AllowUpgrade: true,
+		Engine:       &engineio.Options{PingInterval: 200 * time.Millisecond, PingTimeout: 2 * time.Second},
+	}})
+	cookie := e.loginAs(t, "ann")
+	c := e.dial(t, sio2.Polling, withCookie(cookie), nil)
+	if _, err := c.Expect(ctxT(t), "welcome"); err != nil {
+		t.Fatal(err)
+	}
+	socks := e.m.Sockets()
+	if len(socks) != 1 {
+		t.Fatalf("%d sockets, want 1", len(socks))
+	}
+	if tr := socks[0].Info().Transport; tr != "polling" {
+		t.Fatalf("before the upgrade: transport %q, want polling", tr)
+	}
+
+	// The engine.io 3 upgrade: a websocket with the session's sid, the
+	// probe, then the upgrade packet.
+	u := "ws" + strings.TrimPrefix(e.URL, "http") + "/socket.io/?EIO=3&transport=websocket&sid=" + url.QueryEscape(c.SID)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctxT(t), u, withCookie(cookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "3probe" {
+		t.Fatalf("probe answered %q, %v", msg, err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		tr := socks[0].Info().Transport
+		if tr == "websocket" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the upgrade: transport %q, want websocket", tr)
+		}
 	}
 }
 
