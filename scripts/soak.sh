@@ -20,11 +20,13 @@
 # count; its log is kept as PKG-N.interrupted.log).
 #
 # Every finished round appends a line to $SOAK_LOGS/rounds (package, round,
-# result, seconds, commit). Started again with the same SOAK_LOGS on the
-# same commit, it goes on from the rounds already there; on another
-# commit it refuses (move the directory away to start over). Failing
-# rounds keep their verbose log as PKG-N.log; passing ones too (they hold
-# each test's time).
+# result, seconds, code, commit). "code" names the tree without its
+# Markdown files and this script, which no test reads: started again with
+# the same SOAK_LOGS on the same code (a commit that changed only those
+# included), it goes on from the rounds already there; on other code it
+# refuses (move the directory away to start over). Failing rounds keep
+# their verbose log as PKG-N.log; passing ones too (they hold each test's
+# time).
 #
 # It installs what is missing and starts a private Redis like test.sh,
 # prints each round's time and result, and exits non-zero if any round
@@ -40,11 +42,15 @@ logs="${SOAK_LOGS:-$(mktemp -d)}"
 mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 commit=$(git rev-parse --short HEAD)
-git diff --quiet HEAD -- . ':!scripts/soak.sh' || commit="$commit+dirty"
+if ! git diff --quiet HEAD -- . ':!*.md' ':!scripts/soak.sh'; then
+	echo "soak: the working tree has uncommitted changes to code; commit or stash them" >&2
+	exit 2
+fi
+code=$(git ls-tree -r HEAD | grep -vE $'\t(.*\\.md|scripts/soak\\.sh)$' | git hash-object --stdin | cut -c1-12)
 rounds="$logs/rounds"
 touch "$rounds"
-if grep -qv " $commit\$" "$rounds"; then
-	echo "soak: $rounds holds rounds of another commit than $commit; move $logs away to start over" >&2
+if awk -v c="$code" '$5 != c { bad = 1 } END { exit !bad }' "$rounds"; then
+	echo "soak: $rounds holds rounds of other code than $code (commit $commit); move $logs away to start over" >&2
 	exit 2
 fi
 
@@ -81,7 +87,7 @@ for _ in $(seq 1 "${SOAK_HOGS:-2}"); do
 	yes >/dev/null &
 	hogs+=($!)
 done
-say "${pkgs[*]} x $count under -race on $commit, CPU hogs: ${hogs[*]:-none}; logs in $logs"
+say "${pkgs[*]} x $count under -race on code $code (commit $commit), CPU hogs: ${hogs[*]:-none}; logs in $logs"
 
 # ci_running reports whether a CI run (scripts/test.sh or .ci/run) other
 # than this soak's own processes is running.
@@ -131,7 +137,7 @@ round() {
 		return 2
 	fi
 	failed=$(grep -cE '^\s*--- FAIL:' "$log" || true)
-	echo "$name $n $result $secs $commit" >>"$rounds"
+	echo "$name $n $result $secs $code $commit" >>"$rounds"
 	say "$pkg round $n/$count: $result in $secs s ($failed failing tests)"
 	[ "$result" = ok ] || grep -E '^\s*--- FAIL:|_test.go:[0-9]+:|^panic:' "$log" | head -n 20
 }
