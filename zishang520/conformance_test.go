@@ -33,6 +33,8 @@ var suite = conformance.Binding{
 	Name:       "zishang520",
 	EIO:        4,
 	Transports: []string{"websocket", "polling"},
+	// Conn.Close waits for the websocket's send in flight (waitSent).
+	SendsBeforeClose: true,
 	NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
 		srv, err := zishang520.NewServer(m, nil)
 		if err != nil {

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
+	"github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/iosessions/iosessions"
@@ -114,8 +117,48 @@ func emitArgs(args []any) []any {
 
 // Close disconnects the client and closes its connection.
 func (c *Conn) Close() error {
+	waitSent(c.s.Conn(), closeWait)
 	c.s.Disconnect(true)
 	return nil
+}
+
+// closeWait bounds how long Close waits for a websocket's send in flight.
+const closeWait = time.Second
+
+// waitSent waits, for at most max, until es's websocket transport has no
+// send in flight. The engine (servers/engine/v3 v3.0.2,
+// transports/websocket.go) queues a websocket's sends on a goroutine of
+// its own, and its DoClose closes the websocket at once: a packet flushed
+// just before a close, such as the "sinvalid" of an ended session, would
+// be dropped unsent. A polling transport needs no wait: the engine's
+// socket Close waits for its buffered packets.
+func waitSent(es engine.Socket, max time.Duration) {
+	if es == nil {
+		return
+	}
+	t := es.Transport()
+	if t == nil || t.Name() != transports.WEBSOCKET {
+		return
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for !t.Writable() {
+		// "ready" follows each send; the engine's own listener may start
+		// the next send of what was buffered meanwhile: check again.
+		ready := make(chan struct{})
+		var once sync.Once
+		if err := t.Once("ready", func(...any) { once.Do(func() { close(ready) }) }); err != nil {
+			return
+		}
+		if t.Writable() {
+			return
+		}
+		select {
+		case <-ready:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // Join adds the socket to the engine room.

@@ -45,6 +45,7 @@ func Run(t *testing.T, b Binding) {
 		{"Presence", presence},
 		{"Inspect", inspect},
 		{"Rotate", rotate},
+		{"EndedBeforeClose", endedBeforeClose},
 		{"TwoTabs", twoTabs},
 		{"Writeback", writeback},
 		{"IdleExpiry", idleExpiry},
