@@ -2,6 +2,7 @@ package iosessions
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -31,6 +32,19 @@ type tokenBody struct {
 	Nonce string `json:"n"` // makes it single-use: see ledger.go
 }
 
+// A token's payload, inside securecookie's signature and encryption, is
+// tokenV1, its nonce (newID: nonceLen base32 bytes) and then the key, raw
+// bytes: no JSON to encode and decode at each connect. The version byte
+// and the nonce's alphabet are checked: a payload decrypted with another
+// block key (the signature is over the ciphertext) is noise, refused as
+// the JSON of earlier versions was. A payload that starts with "{" is the
+// JSON tokenBody of earlier versions, which a node still opens for the
+// few minutes its tokens live (a rolling deploy).
+const (
+	tokenV1  = '1'
+	nonceLen = 32
+)
+
 func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 	if len(keyPairs) == 0 {
 		keyPairs = [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
@@ -59,14 +73,14 @@ func newTokens(keyPairs [][]byte, ttl time.Duration) (*tokens, error) {
 		sc := c.(*securecookie.SecureCookie)
 		sc.MaxAge(int(secs))
 		sc.MaxLength(MaxTokenLen)
-		sc.SetSerializer(securecookie.JSONEncoder{})
+		sc.SetSerializer(securecookie.NopEncoder{})
 	}
 	return &tokens{codecs: codecs, ttl: ttl, roomKey: deriveKey(own[0], "iosessions session room"), keys: own}, nil
 }
 
 // mint returns a token for key, signed with the first key pair.
 func (t *tokens) mint(key string) (string, error) {
-	return securecookie.EncodeMulti(tokenName, tokenBody{Key: key, Nonce: newID()}, t.codecs...)
+	return securecookie.EncodeMulti(tokenName, []byte(string(tokenV1)+newID()+key), t.codecs...)
 }
 
 // open returns what tok holds, if it is a token of ours and unexpired.
@@ -74,8 +88,19 @@ func (t *tokens) open(tok string) (tokenBody, error) {
 	if len(tok) > MaxTokenLen || !canonical(tok) {
 		return tokenBody{}, ErrBadToken
 	}
+	var raw []byte
+	if err := securecookie.DecodeMulti(tokenName, tok, &raw, t.codecs...); err != nil {
+		return tokenBody{}, ErrBadToken
+	}
 	var b tokenBody
-	if err := securecookie.DecodeMulti(tokenName, tok, &b, t.codecs...); err != nil || b.Key == "" || b.Nonce == "" {
+	if len(raw) > 0 && raw[0] == '{' { // an earlier version's
+		if json.Unmarshal(raw, &b) != nil {
+			return tokenBody{}, ErrBadToken
+		}
+	} else if len(raw) > 1+nonceLen && raw[0] == tokenV1 && isBase32(raw[1:1+nonceLen]) {
+		b = tokenBody{Nonce: string(raw[1 : 1+nonceLen]), Key: string(raw[1+nonceLen:])}
+	}
+	if b.Key == "" || b.Nonce == "" {
 		return tokenBody{}, ErrBadToken
 	}
 	return b, nil
@@ -85,4 +110,14 @@ func (t *tokens) open(tok string) (tokenBody, error) {
 func canonical(tok string) bool {
 	b, err := base64.URLEncoding.DecodeString(tok)
 	return err == nil && base64.URLEncoding.EncodeToString(b) == tok
+}
+
+// isBase32 reports whether b is spelled in idEncoding's alphabet.
+func isBase32(b []byte) bool {
+	for _, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }

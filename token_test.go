@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 var (
@@ -430,5 +432,39 @@ func TestMemLedgerSweeps(t *testing.T) {
 	}
 	if n := l.len(); n > 1100+1024 {
 		t.Fatalf("%d nonces held: expired ones are not swept", n)
+	}
+}
+
+// A token minted by an earlier version (its payload JSON) still opens, for
+// a rolling deploy; one whose payload is neither spelling does not.
+func TestTokenEarlierVersion(t *testing.T) {
+	t.Parallel()
+	tk := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	old := securecookie.New(tokHashA, tokBlockA)
+	old.SetSerializer(securecookie.JSONEncoder{})
+	tok, err := old.Encode(tokenName, tokenBody{Key: "session-key-of-ann", Nonce: newID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := tk.parse(tok); err != nil || key != "session-key-of-ann" {
+		t.Fatalf("earlier version's token: parse = %q, %v", key, err)
+	}
+	raw := securecookie.New(tokHashA, tokBlockA)
+	raw.SetSerializer(securecookie.NopEncoder{})
+	for name, payload := range map[string]string{
+		"no version":     newID() + "session-key-of-ann",
+		"other version":  "2" + newID() + "session-key-of-ann",
+		"bad nonce":      "1" + strings.Repeat("a", nonceLen) + "session-key-of-ann",
+		"no key":         "1" + newID(),
+		"broken JSON":    `{"k":"session-key-of-ann"`,
+		"JSON, no nonce": `{"k":"session-key-of-ann"}`,
+	} {
+		tok, err := raw.Encode(tokenName, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key, err := tk.parse(tok); err != ErrBadToken {
+			t.Errorf("%s: parse = %q, %v; want exactly ErrBadToken", name, key, err)
+		}
 	}
 }
