@@ -6,7 +6,7 @@
 // with the figures of every target and their ratios to the bare engine
 // measured in the same run.
 //
-//	go run ./bench [-runs 2] [-quick] [-only SUBSTRING]
+//	go run ./bench [-runs 2] [-quick] [-only REGEXP]
 //
 // Scenarios, per target: connect storm (login, handshake, welcome, close;
 // 300, 50 at a time), echo (50 clients, 1,000 each, one at a time), incr
@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -55,7 +56,7 @@ type config struct {
 func main() {
 	runs := flag.Int("runs", 2, "runs of every target, interleaved; the table shows medians")
 	quick := flag.Bool("quick", false, "small numbers, to try the harness")
-	only := flag.String("only", "", "run only the targets whose name contains this")
+	only := flag.String("only", "", "run only the targets whose name matches this regular expression")
 	events := flag.Int("events", 0, "echo and incr events per client (default 1000), to profile a server longer")
 	connects := flag.Int("connects", 0, "logins and connects of the connect storm (default 300)")
 	flag.Parse()
@@ -148,9 +149,13 @@ func run(cfg config, runs int, only string) error {
 	}
 	defer rs.stop()
 
+	match, err := regexp.Compile(only)
+	if err != nil {
+		return fmt.Errorf("-only: %w", err)
+	}
 	var ts []target
 	for _, t := range targets() {
-		if strings.Contains(t.name, only) {
+		if match.MatchString(t.name) {
 			ts = append(ts, t)
 		}
 	}

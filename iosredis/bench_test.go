@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/iosessions/iosessions"
+	"github.com/iosessions/iosessions/iosredis"
 )
 
 // benchConn is a connection that carries a handshake and drops what is
@@ -88,5 +90,55 @@ func BenchmarkPerMessageEvent(b *testing.B) { benchEvent(b, true) }
 // BenchmarkPerMessageEventNoLock is the same event without the lock: safe
 // on one node only; the difference is the lock's price.
 func BenchmarkPerMessageEventNoLock(b *testing.B) { benchEvent(b, false) }
+
+// benchParallel measures PerMessage events that change their sessions,
+// with the Redis lock, 50 sessions at a time (one socket each), as a
+// server under load runs them: with the autopipeliner (ap) or without.
+func benchParallel(b *testing.B, ap bool) {
+	iosredis.SetAutoPipeline(ap)
+	defer iosredis.SetAutoPipeline(true)
+	s, _, _ := newStore(b, nil, "--appendonly", "no")
+	m, err := iosessions.New(s, iosessions.Config{Mode: iosessions.PerMessage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	const conc = 50
+	socks := make(chan *iosessions.Socket, conc)
+	for i := range conc {
+		cookie := login(b, s, map[any]any{"user": "u" + strconv.Itoa(i), "n": 0}, 0)
+		sock := m.Accept(newBenchConn(cookie))
+		sock.Open()
+		if err := sock.Err(); err != nil {
+			b.Fatal(err)
+		}
+		socks <- sock
+	}
+	incr := func(sess *iosessions.Session) error {
+		sess.Values["n"] = sess.Values["n"].(int) + 1
+		return nil
+	}
+	b.SetParallelism((conc + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		sock := <-socks
+		defer func() { socks <- sock }()
+		for pb.Next() {
+			if err := sock.Do(context.Background(), incr); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPerMessageEventParallel is 50 sessions' events at a time,
+// through the autopipeliner.
+func BenchmarkPerMessageEventParallel(b *testing.B) { benchParallel(b, true) }
+
+// BenchmarkPerMessageEventParallelNoAutoPipeline is the same without it:
+// one write and one read per script.
+func BenchmarkPerMessageEventParallelNoAutoPipeline(b *testing.B) { benchParallel(b, false) }
 
 var _ iosessions.Conn = (*benchConn)(nil)

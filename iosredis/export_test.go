@@ -14,3 +14,7 @@ var Scripts = map[string]string{
 
 // SaveUnlockSHA is the SHA1 of the script that saves under a lock.
 var SaveUnlockSHA = saveUnlockScript.Hash()
+
+// SetAutoPipeline turns the hot path's autopipeliner on or off for the
+// Stores made after it, to measure what it does.
+func SetAutoPipeline(on bool) { autoPipeline = on }
