@@ -214,6 +214,7 @@ type lockShard struct {
 // A lockEntry is pooled: its unlock, made once, serves every holder.
 type lockEntry struct {
 	mu     sync.Mutex
+	held   bool       // guarded by mu: a holder has not released it yet
 	refs   int        // holders and waiters; guarded by sh.mu
 	sh     *lockShard // set while in the table
 	ref    string     // set while in the table
@@ -245,11 +246,20 @@ func (t *lockTable) lock(ref string) (unlock func()) {
 	e.refs++
 	sh.mu.Unlock()
 	e.mu.Lock()
+	e.held = true
 	return e.unlock
 }
 
 // release unlocks e, and puts it back in the pool with its last holder.
+// Each holder releases once: a second call panics (recoverably, unlike
+// sync's fatal unlock of an unlocked mutex) when nobody holds e, and
+// would release another holder's lock when somebody does, so every
+// caller defers it exactly once.
 func (e *lockEntry) release() {
+	if !e.held {
+		panic("iosessions: a session lock released twice")
+	}
+	e.held = false
 	e.mu.Unlock()
 	sh := e.sh
 	sh.mu.Lock()

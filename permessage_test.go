@@ -554,3 +554,23 @@ func TestPerMessageAwaitsMove(t *testing.T) {
 		t.Errorf("stored %v, want n=2", v)
 	}
 }
+
+// A session lock released twice panics, recoverably, instead of a fatal
+// unlock of an unlocked mutex or a release of the next holder's lock.
+func TestLockReleasedTwice(t *testing.T) {
+	var lt lockTable
+	lt.init()
+	unlock := lt.lock("s")
+	unlock()
+	defer func() {
+		if r := recover(); r != "iosessions: a session lock released twice" {
+			t.Fatalf("second unlock: recovered %v", r)
+		}
+		if n := lt.len(); n != 0 {
+			t.Fatalf("%d sessions still locked", n)
+		}
+		again := lt.lock("s") // the table still works
+		again()
+	}()
+	unlock()
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/engine/v3"
@@ -131,7 +130,9 @@ const closeWait = time.Second
 // its own, and its DoClose closes the websocket at once: a packet flushed
 // just before a close, such as the "sinvalid" of an ended session, would
 // be dropped unsent. A polling transport needs no wait: the engine's
-// socket Close waits for its buffered packets.
+// socket Close waits for its buffered packets. Its listener stays on the
+// transport, which closes next: the engine removes listeners by their
+// code pointer, so removing one nextEvent's fire would remove them all.
 func waitSent(es engine.Socket, max time.Duration) {
 	if es == nil {
 		return
@@ -140,21 +141,21 @@ func waitSent(es engine.Socket, max time.Duration) {
 	if t == nil || t.Name() != transports.WEBSOCKET {
 		return
 	}
+	// "ready" follows each send; the engine's own listener may start the
+	// next send of what was buffered meanwhile: check again after each.
+	var sent nextEvent
+	if err := t.On("ready", sent.fire); err != nil {
+		return
+	}
 	deadline := time.NewTimer(max)
 	defer deadline.Stop()
-	for !t.Writable() {
-		// "ready" follows each send; the engine's own listener may start
-		// the next send of what was buffered meanwhile: check again.
-		ready := make(chan struct{})
-		var once sync.Once
-		if err := t.Once("ready", func(...any) { once.Do(func() { close(ready) }) }); err != nil {
-			return
-		}
+	for {
+		next := sent.wait() // before the check: a "ready" between is not missed
 		if t.Writable() {
 			return
 		}
 		select {
-		case <-ready:
+		case <-next:
 		case <-deadline.C:
 			return
 		}

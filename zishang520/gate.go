@@ -171,8 +171,6 @@ type connGate struct {
 	readied nextEvent // its "ready": a poll GET is set up
 }
 
-func newConnGate() *connGate { return new(connGate) }
-
 // nextEvent is the next time a transport event happens: wait returns a
 // channel that fire closes, then a new one.
 type nextEvent struct {
@@ -258,7 +256,7 @@ func (s *Server) gateConnections() error {
 			// connects the root namespace itself, from its own listener,
 			// which ran before this one: the root socket may be stored,
 			// and the gate released, already.
-			v, _ := s.gates.LoadOrStore(id, newConnGate())
+			v, _ := s.gates.LoadOrStore(id, new(connGate))
 			g := v.(*connGate)
 			if es.Protocol() == 3 {
 				g.pending.Store(true)
@@ -293,7 +291,7 @@ func (s *Server) gateConnections() error {
 func (s *Server) rootConnected(sock *socket.Socket) {
 	es := sock.Conn()
 	id := es.Id()
-	v, _ := s.gates.LoadOrStore(id, newConnGate())
+	v, _ := s.gates.LoadOrStore(id, new(connGate))
 	g := v.(*connGate)
 	g.release()
 	if es.ReadyState() != "open" {
