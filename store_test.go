@@ -701,9 +701,33 @@ func TestMemoryStoreConcurrentUse(t *testing.T) {
 // forgeCookie builds a MemoryStore cookie for id as securecookie would,
 // dated ts, so that tests can make old cookies without waiting.
 func forgeCookie(name string, hashKey, blockKey []byte, ts int64, id string) string {
-	var buf bytes.Buffer
-	_ = gob.NewEncoder(&buf).Encode(id)
-	return forgeSecure(name, hashKey, blockKey, ts, buf.Bytes())
+	return forgeSecure(name, hashKey, blockKey, ts, []byte(id))
+}
+
+// A cookie that verifies but does not hold an id (decrypted with another
+// block key, or an earlier version's gob-encoded id) is a bad key, not a
+// missing session.
+func TestMemoryStoreCookieNotAnID(t *testing.T) {
+	t.Parallel()
+	mem := newMem(t)
+	_, id := saveWithMaxAge(t, mem, 3600, map[any]any{"n": 1})
+	var gobbed bytes.Buffer
+	_ = gob.NewEncoder(&gobbed).Encode(id)
+	otherBlock := []byte("another block key, 32 bytes long")
+	now := time.Now().Unix()
+	for name, c := range map[string]string{
+		"gob-encoded id":  forgeSecure("session", testHashKey, testBlockKey, now, gobbed.Bytes()),
+		"other block key": forgeCookie("session", testHashKey, otherBlock, now, id),
+		"id and a byte":   forgeCookie("session", testHashKey, testBlockKey, now, id+"A"),
+		"lowercase id":    forgeCookie("session", testHashKey, testBlockKey, now, strings.ToLower(id)),
+	} {
+		if _, err := mem.Load(context.Background(), "session", c); !errors.Is(err, ErrBadKey) {
+			t.Errorf("%s: Load = %v, want ErrBadKey", name, err)
+		}
+	}
+	if _, err := mem.Load(context.Background(), "session", forgeCookie("session", testHashKey, testBlockKey, now, id)); err != nil {
+		t.Fatalf("the forged cookie of the id itself: %v", err)
+	}
 }
 
 // A session saved with MaxAge over 30 days lives that long: its cookie,
