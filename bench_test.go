@@ -29,6 +29,39 @@ func BenchmarkCutterToken(b *testing.B) {
 	})
 }
 
+// benchHandshake measures what a connect does to find its session: the
+// default cutter on the handshake request (the session cookie, or the
+// shim's token and its ledger entry) and the store's load of the key.
+// Requests are made before the clock starts; tokens are single-use.
+func benchHandshake(b *testing.B, token bool) {
+	fx := newFixture(b, Config{}, nil)
+	reqs := make([]*http.Request, b.N)
+	for i := range reqs {
+		r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=websocket", nil)
+		if token {
+			r = WithAuth(r, map[string]any{TokenParam: mustMint(b, fx.m, fx.key)})
+		} else {
+			r.AddCookie(&http.Cookie{Name: "session", Value: fx.key})
+		}
+		reqs[i] = r
+	}
+	ctx := context.Background()
+	benchLoop(b, func(i int) error {
+		key, err := fx.m.cutter(reqs[i])
+		if err != nil {
+			return err
+		}
+		_, err = fx.mem.Load(ctx, "session", key)
+		return err
+	})
+}
+
+// BenchmarkHandshakeCookie finds a connect's session by its cookie.
+func BenchmarkHandshakeCookie(b *testing.B) { benchHandshake(b, false) }
+
+// BenchmarkHandshakeToken finds it by the shim's token.
+func BenchmarkHandshakeToken(b *testing.B) { benchHandshake(b, true) }
+
 // benchLoop reports allocations and times fn(i) for i from 0 to b.N-1,
 // stopping at the first error.
 func benchLoop(b *testing.B, fn func(i int) error) {

@@ -105,9 +105,10 @@ type Config struct {
 	// sinvalid before it is closed. Default 200 ms.
 	CloseGrace time.Duration
 
-	// TokenKeys are the securecookie key pairs (hash key of 32 or more
-	// bytes, block key of 16, 24 or 32 bytes) of the shim's tokens. The
-	// first pair signs; all verify, so keys rotate by prepending a pair.
+	// TokenKeys are the key pairs (hash key of 32 or more bytes, block key
+	// of 16, 24 or 32 bytes, as securecookie's) of the shim's tokens: each
+	// pair makes one AES-256-GCM key. The first pair seals; all open, so
+	// keys rotate by prepending a pair.
 	// Default: a random pair per Manager, which is right for one process;
 	// several nodes must share keys.
 	TokenKeys [][]byte

@@ -452,12 +452,9 @@ func TestTokenEarlierVersion(t *testing.T) {
 	raw := securecookie.New(tokHashA, tokBlockA)
 	raw.SetSerializer(securecookie.NopEncoder{})
 	for name, payload := range map[string]string{
-		"no version":     newID() + "session-key-of-ann",
-		"other version":  "2" + newID() + "session-key-of-ann",
-		"bad nonce":      "1" + strings.Repeat("a", nonceLen) + "session-key-of-ann",
-		"no key":         "1" + newID(),
 		"broken JSON":    `{"k":"session-key-of-ann"`,
 		"JSON, no nonce": `{"k":"session-key-of-ann"}`,
+		"not JSON":       newID() + "session-key-of-ann",
 	} {
 		tok, err := raw.Encode(tokenName, []byte(payload))
 		if err != nil {
@@ -467,4 +464,35 @@ func TestTokenEarlierVersion(t *testing.T) {
 			t.Errorf("%s: parse = %q, %v; want exactly ErrBadToken", name, key, err)
 		}
 	}
+}
+
+// Tokens of this version: expired ones, ones that would outlive the
+// ledger's memory of them, and ones sealed with other keys are refused.
+func TestTokenV2Refused(t *testing.T) {
+	t.Parallel()
+	a := mustTokens(t, time.Minute, tokHashA, tokBlockA)
+	now := time.Now()
+	mint := func(tk *tokens, key string, exp time.Time) string {
+		tok, err := tk.mintAt(key, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	if key, err := a.parse(mint(a, "k", now.Add(time.Minute))); err != nil || key != "k" {
+		t.Fatalf("a token of a minute: parse = %q, %v", key, err)
+	}
+	cases := map[string]string{
+		"expired":            mint(a, "k", now.Add(-time.Millisecond)),
+		"long expired":       mint(a, "k", now.Add(-365*24*time.Hour)),
+		"outlives the ttl":   mint(a, "k", now.Add(time.Minute+2*time.Second)),
+		"other hash key":     mint(mustTokens(t, time.Minute, tokHashB, tokBlockA), "k", now.Add(time.Minute)),
+		"other block key":    mint(mustTokens(t, time.Minute, tokHashA, tokBlockB), "k", now.Add(time.Minute)),
+		"empty session key":  mint(a, "", now.Add(time.Minute)),
+		"version only":       "2",
+		"short":              "2AAAA",
+		"unused bits set":    func() string { tok := mint(a, "k", now.Add(time.Minute)); return tok[:len(tok)-1] + "_" }(),
+		"legacy version tag": "M" + mint(a, "k", now.Add(time.Minute))[1:],
+	}
+	checkRefused(t, a, cases)
 }
