@@ -126,9 +126,6 @@ func dialOnce(ctx context.Context, base string, o conformance.DialOptions) (conf
 	connected := make(chan struct{})
 	failed := make(chan error, 1)
 	var once sync.Once
-	opened := make(chan struct{})
-	var openOnce sync.Once
-	_ = s.Io().On("open", func(...any) { openOnce.Do(func() { close(opened) }) })
 	_ = s.Once("connect", func(...any) { close(connected) })
 	_ = s.On("connect_error", func(args ...any) {
 		select {
@@ -144,25 +141,33 @@ func dialOnce(ctx context.Context, base string, o conformance.DialOptions) (conf
 		name, _ := args[0].(string)
 		o.OnEvent(name, rawArgs(args[1:]))
 	})
-	s.Connect()
 	fail := func(err error) (conformance.Client, error) {
 		c.Close()
 		return nil, err
 	}
+	// The engine session first, then the namespace connect. The v3.0.1
+	// client's Socket.Connect subscribes to the manager's "open", starts
+	// opening it, and then sends the connect itself if the manager is
+	// open by then: when the engine opened in between (on its own
+	// goroutine), both send it, and the server gets two namespace connects
+	// (the second with a used token: sinvalid "invalid token"). With the
+	// manager open beforehand only the second path runs.
+	opened := make(chan error, 1)
+	s.Io().Open(func(err error) { opened <- err })
 	// The engine session opens within a second on loopback, also under
-	// the race detector; the namespace connect is answered right after.
-	// The v3.0.1 client reports no error for a refused websocket
-	// handshake (a 403): it just never opens.
+	// the race detector. The v3.0.1 client reports no error for a refused
+	// websocket handshake (a 403): it just never opens.
 	select {
-	case <-opened:
-	case <-connected:
-	case err := <-failed:
-		return fail(err)
+	case err := <-opened:
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", errNotOpened, err))
+		}
 	case <-time.After(1500 * time.Millisecond):
 		return fail(errNotOpened)
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
+	s.Connect()
 	select {
 	case <-connected:
 		return c, nil
