@@ -102,7 +102,7 @@ func (s *Store) release(h *held) {
 	try := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return unlockScript.Run(ctx, s.hot, []string{h.key}, h.token).Err()
+		return s.runHot(ctx, unlockScript, []string{h.key}, h.token).Err()
 	}
 	if try() == nil {
 		return
@@ -129,7 +129,7 @@ func (s *Store) release(h *held) {
 func (s *Store) lockLoad(ctx context.Context, h *held) error {
 	wait := time.Millisecond
 	for {
-		res, err := lockLoadScript.Run(ctx, s.hot, []string{h.key, s.prefix + h.id}, h.token, s.ttl.Milliseconds()).Slice()
+		res, err := s.runHot(ctx, lockLoadScript, []string{h.key, s.prefix + h.id}, h.token, s.ttl.Milliseconds()).Slice()
 		var reply redis.Error
 		if err != nil && !errors.As(err, &reply) {
 			s.release(h) // the lock may have been taken, its reply lost
