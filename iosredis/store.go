@@ -149,7 +149,8 @@ func autoPipeliner(client redis.UniversalClient) redis.Scripter {
 // runHot runs a script of per-message events (lock.go). While another
 // runs, it goes through the autopipeliner, which sends the scripts that
 // wait at the same moment in one write and reads their replies in one
-// read: under many concurrent events that halves an event's time. A lone
+// read: with 50 sessions' events at a time an event took 15 to 35% less
+// time on an idle machine, and half as long on a loaded one. A lone
 // script goes straight to the client: through the autopipeliner's
 // goroutines it would wait some 60 µs longer for nothing.
 func (s *Store) runHot(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
