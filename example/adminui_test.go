@@ -28,7 +28,7 @@ func TestAdminUI(t *testing.T) {
 
 	t.Run("v4", func(t *testing.T) {
 		srv := startExample(t, buildExample(t, "v4"), root, "-engine", "v4", "-admin-token", token)
-		runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
+		runNode(t, node, filepath.Join(root, "test", "e2e"), browserLimit,
 			"adminui.js", "--url", srv.url, "--token", token)
 		srv.stop(t)
 	})

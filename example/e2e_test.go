@@ -113,7 +113,7 @@ func TestBrowser(t *testing.T) {
 		for _, mode := range []string{"perconn", "permessage"} {
 			t.Run(e.name+"/"+mode, func(t *testing.T) {
 				srv := startExample(t, buildExample(t, e.name), root, "-engine", e.name, "-mode", mode)
-				runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
+				runNode(t, node, filepath.Join(root, "test", "e2e"), browserLimit,
 					"browser.js", "--url", srv.url, "--engine", e.name, "--mode", mode)
 				srv.stop(t)
 			})
@@ -131,7 +131,7 @@ func TestBrowserWriteback(t *testing.T) {
 		for _, mode := range []string{"perconn", "permessage"} {
 			t.Run(e.name+"/"+mode, func(t *testing.T) {
 				srv := startExample(t, buildExample(t, e.name), root, "-engine", e.name, "-mode", mode, "-store", "cookie")
-				runNode(t, node, filepath.Join(root, "test", "e2e"), 90*time.Second,
+				runNode(t, node, filepath.Join(root, "test", "e2e"), browserLimit,
 					"writeback.js", "--url", srv.url, "--engine", e.name, "--mode", mode)
 				srv.stop(t)
 			})
@@ -483,6 +483,11 @@ func (e *example) stop(t *testing.T) {
 
 // runNode runs a node script in dir with a time limit, streaming its output
 // into the test log; a non-zero exit fails the test.
+// browserLimit bounds a script that drives Chromium: its steps take
+// seconds, and a launch that never answers is tried again (lib.js
+// launchChromium: up to three tries of 30 s).
+const browserLimit = 180 * time.Second
+
 func runNode(t *testing.T, node, dir string, limit time.Duration, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)

@@ -21,7 +21,6 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { chromium } = require('playwright-core');
 const lib = require('./lib');
 
 const { values: args } = parseArgs({ options: { url: { type: 'string' }, token: { type: 'string' } } });
@@ -63,12 +62,11 @@ async function main() {
   let context, page;
   let step = 'launch chromium';
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
+    context = await lib.launchChromium(userDataDir, {
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-sync'],
       viewport: { width: 1400, height: 900 },
-      timeout: 30000,
     });
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(STEP);

@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { chromium } = require('playwright-core');
+const lib = require('./lib');
 
 const { values: args } = parseArgs({
   options: {
@@ -49,11 +49,10 @@ async function main() {
   let step = 'launch chromium';
   try {
     // A persistent context is how playwright takes a --user-data-dir.
-    context = await chromium.launchPersistentContext(userDataDir, {
+    context = await lib.launchChromium(userDataDir, {
       executablePath,
       headless: true,
       args: CHROMIUM_ARGS,
-      timeout: 30000,
     });
     browser = context;
     page = context.pages()[0] || (await context.newPage());
@@ -153,7 +152,7 @@ async function main() {
     step = 'a second window, bob, pushes a note to alice';
     {
       const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'iosessions-chromium-'));
-      const context2 = await chromium.launchPersistentContext(dir2, { executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+      const context2 = await lib.launchChromium(dir2, { executablePath, headless: true, args: CHROMIUM_ARGS });
       try {
         const page2 = context2.pages()[0] || (await context2.newPage());
         page2.setDefaultTimeout(STEP);

@@ -178,4 +178,25 @@ async function runCases(cases, opened, figures) {
   process.exit(failed ? 1 : 0);
 }
 
-module.exports = { runCases, CLIENTS, STEP, TOKEN_PARAM, setEngine, now, withTimeout, uniqueUser, request, login, me, Sock };
+// launchChromium starts a headless Chromium with its profile in dir, as a
+// playwright persistent context (opts are launchPersistentContext's). A
+// launch that has not answered within 30 s is given up and tried again,
+// with a fresh profile under dir, up to three tries: in a soak, under
+// two CPU hogs, two launches of one run never answered (the Chromium
+// process started and then said nothing), while every other launch took
+// a second or two. Other errors are thrown at once.
+async function launchChromium(dir, opts) {
+  const path = require('node:path');
+  const { chromium } = require('playwright-core');
+  for (let attempt = 1; ; attempt++) {
+    const profile = attempt === 1 ? dir : path.join(dir, `retry-${attempt}`);
+    try {
+      return await chromium.launchPersistentContext(profile, { ...opts, timeout: 30000 });
+    } catch (err) {
+      if (!err || err.name !== 'TimeoutError' || attempt === 3) throw err;
+      console.log(`note launch chromium: no answer within 30 s (try ${attempt}); again with a fresh profile`);
+    }
+  }
+}
+
+module.exports = { launchChromium, runCases, CLIENTS, STEP, TOKEN_PARAM, setEngine, now, withTimeout, uniqueUser, request, login, me, Sock };

@@ -17,7 +17,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { chromium } = require('playwright-core');
+const lib = require('./lib');
 
 const { values: args } = parseArgs({
   options: {
@@ -50,8 +50,8 @@ async function main() {
   let passed = 0;
   const ok = (msg) => { passed++; console.log(`ok   ${msg}`); };
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000,
+    context = await lib.launchChromium(userDataDir, {
+      executablePath, headless: true, args: CHROMIUM_ARGS,
     });
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(STEP);
