@@ -448,9 +448,35 @@ func (c *conn) expect(t *testing.T, name string) string {
 		select {
 		case <-c.notify:
 		case <-deadline:
-			t.Fatalf("no %q event within 10 s", name)
+			t.Fatalf("no %q event within 10 s; %s", name, c.seen())
 		}
 	}
+}
+
+// seen says what c received and whether its connection ended, for a
+// failure: a missing event then tells an sinvalid, a closed connection
+// and a silent one apart.
+func (c *conn) seen() string {
+	c.mu.Lock()
+	got := make([]string, len(c.events))
+	for i, ev := range c.events {
+		got[i] = ev.name
+		if len(ev.args) > 0 {
+			a := string(ev.args[0])
+			if len(a) > 80 {
+				a = a[:80] + "…"
+			}
+			got[i] += " " + a
+		}
+	}
+	c.mu.Unlock()
+	state := "still open"
+	select {
+	case <-c.Done():
+		state = "ended"
+	default:
+	}
+	return fmt.Sprintf("received %q; the connection is %s", got, state)
 }
 
 // call sends event with args and returns the ack's only argument as JSON.
