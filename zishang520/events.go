@@ -62,11 +62,7 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 			}
 			var in In
 			if len(args) > 0 && args[0] != nil {
-				b, err := json.Marshal(args[0])
-				if err == nil {
-					err = json.Unmarshal(b, &in)
-				}
-				if err != nil {
+				if decodeArg(args[0], &in) != nil {
 					reply(badArgument)
 					return nil
 				}
@@ -80,6 +76,21 @@ func on[In, Out any](s *Server, event string, h func(sock *iosessions.Socket, in
 			return nil
 		})
 	}
+}
+
+// decodeArg sets *in to arg, the engine's decoding of an event's first
+// argument, through JSON. A json.RawMessage is that JSON itself: valid,
+// as encoding/json wrote it, so it is not decoded again.
+func decodeArg[In any](arg any, in *In) error {
+	b, err := json.Marshal(arg)
+	if err != nil {
+		return err
+	}
+	if raw, ok := any(in).(*json.RawMessage); ok {
+		*raw = b
+		return nil
+	}
+	return json.Unmarshal(b, in)
 }
 
 // asJSON returns v as encoding/json sees it: maps, slices, strings,
