@@ -36,36 +36,52 @@ func (m *Manager) useToken(nonce string) error {
 	return nil
 }
 
-// memLedger is a TokenLedger in memory. Entries are dropped once expired,
-// by a sweep every so many insertions.
+// memLedger is a TokenLedger in memory. Nonces also wait in a queue in
+// the order they were used; each Use drops the expired ones from its
+// front, so the ledger holds only live nonces and no Use walks it whole.
 type memLedger struct {
-	mu      sync.Mutex
-	used    map[string]time.Time // nonce -> expiry
-	inserts int
-	now     func() time.Time
+	mu    sync.Mutex
+	used  map[string]int64 // nonce -> expiry, Unix nanoseconds
+	queue []ledgerEntry    // oldest first, from head
+	head  int
+	now   func() time.Time
+}
+
+type ledgerEntry struct {
+	id  string
+	exp int64
 }
 
 func newMemLedger() *memLedger {
-	return &memLedger{used: make(map[string]time.Time), now: time.Now}
+	return &memLedger{used: make(map[string]int64), now: time.Now}
 }
 
 // Use implements TokenLedger.
 func (l *memLedger) Use(_ context.Context, id string, ttl time.Duration) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if exp, ok := l.used[id]; ok && now.Before(exp) {
+	now := l.now().UnixNano()
+	// Expiries grow along the queue while ttl stays the same, as a
+	// Manager's does; an entry behind a longer-lived one leaves after it.
+	for l.head < len(l.queue) && l.queue[l.head].exp <= now {
+		e := l.queue[l.head]
+		if l.used[e.id] == e.exp {
+			delete(l.used, e.id)
+		}
+		l.queue[l.head] = ledgerEntry{}
+		l.head++
+	}
+	if l.head > 0 && l.head*2 >= len(l.queue) { // reuse the drained front
+		n := copy(l.queue, l.queue[l.head:])
+		clear(l.queue[n:])
+		l.queue, l.head = l.queue[:n], 0
+	}
+	if exp, ok := l.used[id]; ok && now < exp {
 		return false, nil
 	}
-	l.used[id] = now.Add(ttl)
-	if l.inserts++; l.inserts >= 1024 {
-		l.inserts = 0
-		for k, exp := range l.used {
-			if !now.Before(exp) {
-				delete(l.used, k)
-			}
-		}
-	}
+	exp := now + int64(ttl)
+	l.used[id] = exp
+	l.queue = append(l.queue, ledgerEntry{id, exp})
 	return true, nil
 }
 

@@ -430,8 +430,16 @@ func TestMemLedgerSweeps(t *testing.T) {
 	for i := range 1100 {
 		l.Use(ctx, fmt.Sprint("late", i), time.Minute)
 	}
-	if n := l.len(); n > 1100+1024 {
-		t.Fatalf("%d nonces held: expired ones are not swept", n)
+	if n := l.len(); n != 1100 {
+		t.Fatalf("%d nonces held, want the 1100 live ones: expired ones are not dropped", n)
+	}
+	if len(l.queue)-l.head != 1100 || cap(l.queue) > 4096 {
+		t.Fatalf("queue of %d (cap %d) from %d", len(l.queue), cap(l.queue), l.head)
+	}
+	for i := range 1100 { // the live ones are still refused
+		if first, _ := l.Use(ctx, fmt.Sprint("late", i), time.Minute); first {
+			t.Fatalf("live nonce late%d accepted twice", i)
+		}
 	}
 }
 
