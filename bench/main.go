@@ -12,7 +12,9 @@
 // 300, 50 at a time), echo (50 clients, 1,000 each, one at a time), incr
 // (the same, per-message or per-connection as the target's mode), two-tab
 // incr (20 users with two sockets each, 200 incr per socket, 8 in flight;
-// lost updates are the acks the session does not count), idle (1,000
+// lost updates are the acks the session does not count), handshakes of
+// logged-in users by cookie and by the shim's token (300 each, 50 at a
+// time; the logins and tokens come before the clock), idle (1,000
 // logged-in connections: the server's resident memory per connection).
 // Server CPU is read from /proc, Redis commands from INFO commandstats.
 package main
@@ -20,6 +22,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,6 +121,8 @@ func targets() []target {
 // result is what one run of a target measured.
 type result struct {
 	connectsPerSec float64
+	byCookie       float64 // handshakes/s of logged-in users by cookie
+	byToken        float64 // the same by the shim's token
 	echo, incr     rate
 	cpuEcho        float64 // server CPU µs per echo
 	cpuIncr        float64
@@ -217,6 +222,15 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 	}
 	res.connectsPerSec = float64(cfg.connects) / time.Since(start).Seconds()
 	fmt.Printf("bench:   connects %.0f/s\n", res.connectsPerSec)
+
+	// Handshakes by cookie and by the shim's token, of the same sessions,
+	// logged in (and given a token) before the clock starts.
+	if !t.bare {
+		if res.byCookie, res.byToken, err = cookieAndToken(srv.url, eio, cfg); err != nil {
+			return res, err
+		}
+		fmt.Printf("bench:   handshakes by cookie %.0f/s, by token %.0f/s\n", res.byCookie, res.byToken)
+	}
 	time.Sleep(presenceGrace + 500*time.Millisecond) // the storm's users go offline first
 
 	// Echo and incr: clients one event at a time.
@@ -310,40 +324,140 @@ func login(base string, eio int, user string) (*sio2.Client, error) {
 func loginCookie(base string, eio int, user string) (*sio2.Client, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	cookie, err := loginOnly(base, user)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := dialWelcome(ctx, base, withCookie(eio, cookie))
+	return c, cookie, err
+}
+
+// cookieAndToken logs cfg.connects users in, fetches a shim token for
+// each, and returns the handshakes per second of storms by their cookies
+// and by their tokens. The storms take turns, cookie, token, token,
+// cookie, on a quarter of the users each, each after the presence grace
+// of the one before (its users going offline broadcast to no one then),
+// so neither side is measured only while the server warms up.
+func cookieAndToken(base string, eio int, cfg config) (byCookie, byToken float64, err error) {
+	n := cfg.connects / 4 * 4
+	cookies := make([]string, n)
+	tokens := make([]string, n)
+	if err := parallel(n, cfg.connectConc, func(i int) error {
+		c, err := loginOnly(base, fmt.Sprintf("h%d_%d", i, time.Now().UnixNano()))
+		if err != nil {
+			return err
+		}
+		cookies[i] = c
+		tokens[i], err = shimToken(base, c)
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("handshakes: %w", err)
+	}
+	var took [2]time.Duration // cookie, token
+	for q, tok := range []bool{false, true, true, false} {
+		time.Sleep(presenceGrace + 500*time.Millisecond)
+		first := q * n / 4
+		start := time.Now()
+		err := parallel(n/4, cfg.connectConc, func(i int) error {
+			o := withCookie(eio, cookies[first+i])
+			if tok {
+				o = withToken(eio, tokens[first+i])
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := dialWelcome(ctx, base, o)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("handshakes (token %v): %w", tok, err)
+		}
+		if tok {
+			took[1] += time.Since(start)
+		} else {
+			took[0] += time.Since(start)
+		}
+	}
+	return float64(n/2) / took[0].Seconds(), float64(n/2) / took[1].Seconds(), nil
+}
+
+// shimToken fetches the shim's token for the session of cookie, as the
+// shim's script would inline it (its JSON form).
+func shimToken(base, cookie string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/socket.io/socket.io-sessions.js", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Token == "" {
+		return "", fmt.Errorf("shim token: %s, %v", resp.Status, err)
+	}
+	return body.Token, nil
+}
+
+// loginOnly logs user in over HTTP and returns the session's Cookie
+// header.
+func loginOnly(base, user string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(url.Values{"user": {user}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	var cookie string
 	for _, c := range resp.Cookies() {
 		if c.Name == "session" && c.Value != "" {
-			cookie = c.Name + "=" + c.Value
+			return c.Name + "=" + c.Value, nil
 		}
 	}
-	if cookie == "" {
-		return nil, "", fmt.Errorf("login: %s, no session cookie", resp.Status)
-	}
-	c, err := dialWelcome(ctx, base, eio, cookie)
-	return c, cookie, err
+	return "", fmt.Errorf("login: %s, no session cookie", resp.Status)
 }
 
 // redials counts the connects dialed again because the server left the
 // namespace connect unanswered (the bare v4 engine does, now and then).
 var redials atomic.Int64
 
-// dialWelcome connects with cookie and returns once the welcome arrived.
-// A namespace connect left unanswered for 3 s is dialed again, up to
-// three times, and counted.
-func dialWelcome(ctx context.Context, base string, eio int, cookie string) (*sio2.Client, error) {
+// withCookie is the dial of a client that sends the session cookie.
+func withCookie(eio int, cookie string) sio2.Options {
+	return sio2.Options{EIO: eio, Header: http.Header{"Cookie": {cookie}}}
+}
+
+// withToken is the dial of a client that carries the shim's token, as the
+// shim sends it: in the namespace connect's auth payload (EIO=4) or in
+// the handshake query (EIO=3).
+func withToken(eio int, token string) sio2.Options {
+	if eio == 4 {
+		return sio2.Options{EIO: eio, Auth: map[string]any{tokenParam: token}}
+	}
+	return sio2.Options{EIO: eio, Query: url.Values{tokenParam: {token}}}
+}
+
+// tokenParam is iosessions.TokenParam (bench imports no library code: it
+// drives the example from outside).
+const tokenParam = "iosessions_token"
+
+// dialWelcome dials with o and returns once the welcome arrived. A
+// namespace connect left unanswered for 3 s is dialed again, up to three
+// times, and counted.
+func dialWelcome(ctx context.Context, base string, o sio2.Options) (*sio2.Client, error) {
 	var c *sio2.Client
 	var err error
 	for try := 1; ; try++ {
 		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		c, err = sio2.Dial(dctx, base, sio2.Options{EIO: eio, Header: http.Header{"Cookie": {cookie}}})
+		c, err = sio2.Dial(dctx, base, o)
 		cancel()
 		if err == nil || !errors.Is(err, sio2.ErrConnectUnanswered) || try == 3 || ctx.Err() != nil {
 			break
@@ -417,7 +531,7 @@ func twoTabs(base string, eio int, cfg config) (int, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		b, err := dialWelcome(ctx, base, eio, cookie)
+		b, err := dialWelcome(ctx, base, withCookie(eio, cookie))
 		if err != nil {
 			return err
 		}
@@ -727,5 +841,18 @@ func printTable(ts []target, results map[string][]result) {
 			med(rs, func(r result) float64 { return r.kibPerConn }), lost, redisCmds,
 			ratio(echo, t.engine, bare), incrRatio, ratio(conn, t.engine, bareConn),
 			med(rs, func(r result) float64 { return float64(r.redials) }))
+	}
+
+	fmt.Println()
+	fmt.Println("| target | handshakes/s by cookie | by shim token | token ÷ cookie |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, t := range ts {
+		rs := results[t.name]
+		if len(rs) == 0 || t.bare {
+			continue
+		}
+		c := med(rs, func(r result) float64 { return r.byCookie })
+		k := med(rs, func(r result) float64 { return r.byToken })
+		fmt.Printf("| %s | %.0f | %.0f | %.2f× |\n", t.name, c, k, k/c)
 	}
 }
