@@ -72,12 +72,14 @@ import (
 //     A polling handshake's GET is not covered.
 
 // hijackGate is the ResponseWriter of a websocket request: the
-// connection it hijacks reads nothing until open is closed. It is used
-// for that request only; every other engine request gets the
-// ResponseWriter as it came.
+// connection it hijacks reads nothing until open. It is used for that
+// request only; every other engine request gets the ResponseWriter as it
+// came.
 type hijackGate struct {
 	http.ResponseWriter
-	open chan struct{}
+	mu     sync.Mutex
+	conn   *gatedConn // once hijacked
+	opened bool
 }
 
 // Hijack hijacks the connection and gates its reads.
@@ -92,28 +94,53 @@ func (g *hijackGate) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// gorilla/websocket reads through its own buffer over the returned
 	// conn (it refuses a handshake with data buffered in rw).
-	return &gatedConn{Conn: c, open: g.open}, rw, nil
+	gc := &gatedConn{Conn: c}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.opened {
+		gc.opened.Store(true)
+	} else {
+		gc.mu.Lock()
+		g.conn = gc
+	}
+	return gc, rw, nil
+}
+
+// open lets the hijacked connection read, now or once hijacked.
+func (g *hijackGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = true
+	if g.conn != nil {
+		g.conn.opened.Store(true)
+		g.conn.mu.Unlock()
+	}
 }
 
 // Unwrap returns the ResponseWriter, for http.ResponseController.
 func (g *hijackGate) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
-// gatedConn is a net.Conn whose reads wait for open.
+// gatedConn is a net.Conn whose reads wait until it is opened: mu is held
+// until then. It lives as long as the connection, so it holds no channel.
 type gatedConn struct {
 	net.Conn
-	open <-chan struct{}
+	mu     sync.Mutex
+	opened atomic.Bool
 }
 
 func (c *gatedConn) Read(p []byte) (int, error) {
-	<-c.open
+	if !c.opened.Load() {
+		c.mu.Lock()
+		c.mu.Unlock() //nolint:staticcheck // an empty critical section: waits for open
+	}
 	return c.Conn.Read(p)
 }
 
 // serveGated serves a websocket request through a hijackGate, opened once
 // the engine's handler returned.
 func (s *Server) serveGated(w http.ResponseWriter, r *http.Request) {
-	g := &hijackGate{ResponseWriter: w, open: make(chan struct{})}
-	defer close(g.open)
+	g := &hijackGate{ResponseWriter: w}
+	defer g.open()
 	s.handler.ServeHTTP(g, r)
 }
 
@@ -169,6 +196,12 @@ type connGate struct {
 
 	drained nextEvent // the polling transport's "drain": an answer was written
 	readied nextEvent // its "ready": a poll GET is set up
+
+	// A websocket's gate is retired once released: its listeners on the
+	// engine socket are removed (rootConnected).
+	mu                sync.Mutex
+	retired           bool
+	onPacket, onClose types.EventListener
 }
 
 // nextEvent is the next time a transport event happens: wait returns a
@@ -258,16 +291,23 @@ func (s *Server) gateConnections() error {
 			// and the gate released, already.
 			v, _ := s.gates.LoadOrStore(id, new(connGate))
 			g := v.(*connGate)
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if g.retired { // a websocket released already: nothing to hold
+				return nil
+			}
 			if es.Protocol() == 3 {
 				g.pending.Store(true)
 			}
-			if err := es.On("packet", func(args ...any) {
+			g.onPacket = func(args ...any) {
 				p, _ := first[*packet.Packet](args)
 				g.hold(p, limit)
-			}); err != nil {
+			}
+			if err := es.On("packet", g.onPacket); err != nil {
 				return err
 			}
-			if t := es.Transport(); t != nil && t.Name() == transports.POLLING {
+			if isPolling(es) {
+				t := es.Transport()
 				if err := t.On("drain", g.drained.fire); err != nil {
 					return err
 				}
@@ -275,7 +315,8 @@ func (s *Server) gateConnections() error {
 					return err
 				}
 			}
-			if err := es.Once("close", func(...any) { s.dropGate(id, g) }); err != nil {
+			g.onClose = func(...any) { s.dropGate(id, g) }
+			if err := es.Once("close", g.onClose); err != nil {
 				return err
 			}
 			if es.ReadyState() != "open" { // closed before Once: no "close" to come
@@ -294,9 +335,31 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 	v, _ := s.gates.LoadOrStore(id, new(connGate))
 	g := v.(*connGate)
 	g.release()
-	if es.ReadyState() != "open" {
+	switch {
+	case es.ReadyState() != "open":
 		s.dropGate(id, g)
+	case !isPolling(es):
+		// A websocket's gate has nothing left to do once released (its
+		// polling GETs are the only other users): its listeners and
+		// entry go now, not at close, so an idle connection does not
+		// keep them. In protocol 3 the gate's listeners may not be
+		// there yet (gateConnections then finds it retired).
+		g.mu.Lock()
+		g.retired = true
+		if g.onPacket != nil {
+			es.RemoveListener("packet", g.onPacket)
+			es.RemoveListener("close", g.onClose)
+			g.onPacket, g.onClose = nil, nil
+		}
+		g.mu.Unlock()
+		s.gates.CompareAndDelete(id, g)
 	}
+}
+
+// isPolling reports whether es is on the polling transport.
+func isPolling(es engine.Socket) bool {
+	t := es.Transport()
+	return t != nil && t.Name() == transports.POLLING
 }
 
 func (s *Server) dropGate(id string, g *connGate) {

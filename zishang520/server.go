@@ -234,8 +234,10 @@ func (s *Server) onConnection(args ...any) {
 		}); err != nil {
 			return err
 		}
-		if err := sock.Conn().On("upgrade", func(...any) { core.Upgraded() }); err != nil {
-			return err
+		if isPolling(sock.Conn()) { // a websocket has nothing to upgrade to
+			if err := sock.Conn().On("upgrade", func(...any) { core.Upgraded() }); err != nil {
+				return err
+			}
 		}
 		s.mu.RLock()
 		for name, h := range s.events {
