@@ -224,12 +224,13 @@ func (d *memDirectory) Present(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// subjectsOf returns the subjects a socket joins.
-func subjectsOf(user, session string) []string {
+// subjectsOf returns the subjects a socket joins: its user's, if any,
+// and its session's, sub (ident.sub).
+func subjectsOf(user, sub string) []string {
 	if user == "" {
-		return []string{sessionSubject + session}
+		return []string{sub}
 	}
-	return []string{userSubject + user, sessionSubject + session}
+	return []string{userSubject + user, sub}
 }
 
 // presenceOf makes the change a subject's transition is.

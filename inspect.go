@@ -202,7 +202,7 @@ func (s *Socket) active() bool {
 	if !s.loaded.Fired() {
 		return false
 	}
-	return s.sid().room != "" && !s.closed.Load() && !s.ended.Load()
+	return s.sid().room() != "" && !s.closed.Load() && !s.ended.Load()
 }
 
 // group sorts sockets into users and sessions.

@@ -155,7 +155,7 @@ func (s *Socket) info() SocketInfo {
 		Transport:   transportOf(s.conn),
 		ConnectedAt: time.Unix(0, s.at),
 		User:        s.user,
-		Session:     s.sid().room,
+		Session:     s.sid().room(),
 	}
 	if r := s.conn.Request(); r != nil {
 		si.Addr = r.RemoteAddr
@@ -206,14 +206,14 @@ func (m *Manager) dirSync(s *Socket) {
 	if !s.loaded.Fired() {
 		return // Open syncs it once loaded
 	}
-	if s.sid().room == "" {
+	if s.sid().room() == "" {
 		return // no session: not in the registry
 	}
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
-	subjects := subjectsOf(s.user, s.sid().room)
+	subjects := subjectsOf(s.user, s.sid().sub)
 	if !s.closed.Load() {
 		if s.dirIn.Load() {
 			return
@@ -273,7 +273,7 @@ func (m *Manager) transportChanged(s *Socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
-	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.sid().room), m.beatTTL()); err != nil {
+	if _, _, err := m.pres.dir.Join(ctx, s.info(), subjectsOf(s.user, s.sid().sub), m.beatTTL()); err != nil {
 		m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 	}
 }
@@ -284,7 +284,7 @@ func (s *Socket) Upgraded() {
 	if !s.ready.Fired() {
 		return // Open records the transport of the moment
 	}
-	if s.sid().room != "" {
+	if s.sid().room() != "" {
 		s.m.goTracked(func() { s.m.transportChanged(s) })
 	}
 }
@@ -336,7 +336,7 @@ func (m *Manager) SocketsOf(ctx context.Context, to Target) ([]SocketInfo, error
 		out = append(out, si)
 	}
 	for _, s := range m.reg.all() {
-		if s.sid().room == "" || s.closed.Load() {
+		if s.sid().room() == "" || s.closed.Load() {
 			continue
 		}
 		if si := s.info(); to.reaches(si) {

@@ -44,20 +44,21 @@ func (r *registry) add(s *Socket) {
 	sh.mu.Unlock()
 }
 
-// bind indexes s under its session and its rooms.
-func (r *registry) bind(s *Socket) {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+// bind indexes s under its session and its rooms; userRoom is
+// s.userRoom().
+func (r *registry) bind(s *Socket, userRoom string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r.indexSession(s, s.sid())
-	if room := s.userRoom(); room != "" {
-		r.index(s, room, byRoom)
+	if userRoom != "" {
+		r.index(s, userRoom, byRoom)
 	}
 }
 
 // rebind moves s from the session old to its session now (a rotation).
 func (r *registry) rebind(s *Socket, old ident) {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return // removed, or about to be: remove unindexes what sid says
 	}
@@ -70,8 +71,8 @@ func (r *registry) indexSession(s *Socket, id ident) {
 		return
 	}
 	r.index(s, id.ref, bySess)
-	if id.room != "" {
-		r.index(s, id.room, byRoom)
+	if id.room() != "" {
+		r.index(s, id.room(), byRoom)
 	}
 }
 
@@ -80,8 +81,8 @@ func (r *registry) unindexSession(s *Socket, id ident) {
 		return
 	}
 	r.unindex(s, id.ref, bySess)
-	if id.room != "" {
-		r.unindex(s, id.room, byRoom)
+	if id.room() != "" {
+		r.unindex(s, id.room(), byRoom)
 	}
 }
 
@@ -123,8 +124,8 @@ func (r *registry) remove(s *Socket) {
 		delete(sh.conns, s.ID())
 	}
 	sh.mu.Unlock()
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r.unindexSession(s, s.sid())
 	if room := s.userRoom(); room != "" {
 		r.unindex(s, room, byRoom)

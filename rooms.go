@@ -159,7 +159,14 @@ func rawArgs(raw []json.RawMessage) []any {
 	return out
 }
 
-func (m *Manager) roomOf(ref string) string { return "iosessions:" + m.hashRef(ref) }
+func (m *Manager) roomOf(ref string) string { return roomPrefix + m.hashRef(ref) }
+
+// subjectOf returns the directory subject of session ref: sessionSubject
+// and its room, made at once.
+func (m *Manager) subjectOf(ref string) string { return sessionSubject + roomPrefix + m.hashRef(ref) }
+
+// roomPrefix begins the name of every session room.
+const roomPrefix = "iosessions:"
 
 // hashRef is the keyed hash that names rooms: nodes that share TokenKeys
 // agree on it, and it reveals nothing of what it hashes.

@@ -109,18 +109,19 @@ func (m *Manager) moveSession(oldRef, newRef, newKey string) {
 		unlock = m.locks.lock(oldRef)
 	}
 	defer unlock()
-	newRoom := m.roomOf(newRef)
+	newSub := m.subjectOf(newRef)
+	newRoom := ident{sub: newSub}.room()
 	for _, s := range socks {
 		old := s.sid()
 		if old.ref != oldRef {
 			continue
 		}
-		s.id.Store(&ident{key: newKey, ref: newRef, room: newRoom})
+		s.id.Store(&ident{key: newKey, ref: newRef, sub: newSub})
 		m.reg.rebind(s, old)
 		if err := s.conn.Join(newRoom); err != nil {
 			m.ReportError(fmt.Errorf("iosessions: join session room: %w", err))
 		}
-		_ = s.conn.Leave(old.room)
+		_ = s.conn.Leave(old.room())
 		m.goTracked(func() { m.dirMove(s, old) })
 	}
 }
@@ -132,8 +133,8 @@ func (m *Manager) dirMove(s *Socket, old ident) {
 	if s.dirIn.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		info := s.info()
-		info.Session = old.room
-		if err := m.pres.dir.Leave(ctx, info, subjectsOf(s.user, old.room), m.cfg.Grace); err != nil {
+		info.Session = old.room()
+		if err := m.pres.dir.Leave(ctx, info, subjectsOf(s.user, old.sub), m.cfg.Grace); err != nil {
 			m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 		}
 		cancel()

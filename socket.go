@@ -48,35 +48,46 @@ type Socket struct {
 	ready  once.Event // Open is done
 	loaded once.Event // the session is loaded, before handlers run
 
-	ctxMu  sync.Mutex
-	ctx    context.Context    // made by Context, on first use; guarded by ctxMu
-	cancel context.CancelFunc // guarded by ctxMu
-	gone   bool               // the socket disconnected: ctx is cancelled; guarded by ctxMu
+	// mu guards ctx, cancel and gone, and serializes the socket's
+	// registry indexing (registry.go).
+	mu     sync.Mutex
+	ctx    context.Context    // made by Context, on first use; guarded by mu
+	cancel context.CancelFunc // guarded by mu
 
 	// Set by Open before ready is closed, read-only afterwards.
-	err   error                 // why the socket has no session; nil if it has one
-	id    atomic.Pointer[ident] // the session's key, ref and room; nil before the cutter ran
-	regMu sync.Mutex            // serializes the socket's registry indexing
-	user  string                // the session's user (Config.User), "" when anonymous
-	at    int64                 // when the session was opened, Unix nanoseconds
+	err  error                 // why the socket has no session; nil if it has one
+	id   atomic.Pointer[ident] // the session's key, ref and room; nil before the cutter ran
+	user string                // the session's user (Config.User), "" when anonymous
+	at   int64                 // when the session was opened, Unix nanoseconds
 
-	dirMu    sync.Mutex  // serializes the socket's directory calls (dirSync)
-	dirIn    atomic.Bool // the directory has the socket, as far as we know
-	dirTried bool        // a Join was sent since the last Leave; guarded by dirMu
+	dirMu sync.Mutex // serializes the socket's directory calls (dirSync)
 
 	lv *live // PerConnection: the session's live copy on this node
 
+	dirIn  atomic.Bool // the directory has the socket, as far as we know
 	ended  atomic.Bool // the session ended: no more saves
 	kicked atomic.Bool // an operator disconnected it (Manager.Disconnect)
 	closed atomic.Bool
+
+	gone     bool // the socket disconnected: ctx is cancelled; guarded by mu
+	dirTried bool // a Join was sent since the last Leave; guarded by dirMu
 }
 
 // ident is who a socket's session is: it changes only when the session's
 // id is rotated (Manager.Rotate), so it is read whole, through sid.
 type ident struct {
-	key  string // the session key that loads it (the cookie's value)
-	ref  string // its registry key: the store's id (sessionRef)
-	room string // the engine room of the session; "" without a session
+	key string // the session key that loads it (the cookie's value)
+	ref string // its registry key: the store's id (sessionRef)
+	sub string // its directory subject, sessionSubject + its room; "" without a session
+}
+
+// room returns the engine room of the session, "" without a session: the
+// tail of its subject, so a socket holds the name once.
+func (id ident) room() string {
+	if id.sub == "" {
+		return ""
+	}
+	return id.sub[len(sessionSubject):]
 }
 
 // sid returns the socket's session identity (zero before the cutter ran
@@ -98,8 +109,8 @@ func (s *Socket) Conn() Conn { return s.conn }
 // Context returns a context cancelled when the socket disconnects. It is
 // not the handshake request's context, which ends with the handshake.
 func (s *Socket) Context() context.Context {
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ctx == nil { // made on first use: an idle socket holds none
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		if s.gone {
@@ -111,8 +122,8 @@ func (s *Socket) Context() context.Context {
 
 // cancelContext cancels the socket's context, now or when it is made.
 func (s *Socket) cancelContext() {
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.gone = true
 	if s.cancel != nil {
 		s.cancel()
@@ -154,7 +165,7 @@ func (s *Socket) Close() error { return s.conn.Close() }
 // that share TokenKeys agree on them, and they reveal nothing of the id.
 func (s *Socket) Room() string {
 	<-s.loaded.Done()
-	return s.sid().room
+	return s.sid().room()
 }
 
 // Err returns why the socket has no session (an error that matches one of
@@ -207,7 +218,7 @@ func (s *Socket) Open() {
 	}
 	key := s.sid().key
 	ref := sessionRef(sess, key)
-	s.id.Store(&ident{key: key, ref: ref, room: m.roomOf(ref)})
+	s.id.Store(&ident{key: key, ref: ref, sub: m.subjectOf(ref)})
 	s.at = time.Now().UnixNano()
 	if h := m.cfg.User; h != nil {
 		m.safely("Config.User", func() { s.user = h(sess.Values) })
@@ -218,9 +229,10 @@ func (s *Socket) Open() {
 	if m.cfg.Mode == PerConnection {
 		s.lv, existed = m.lives.attach(ref, key, t)
 	}
-	m.reg.bind(s)
+	userRoom := s.userRoom() // one string for the registry and the engine
+	m.reg.bind(s, userRoom)
 	m.activity(s.sid().ref) // a handshake with the session
-	for _, room := range []string{s.sid().room, s.userRoom()} {
+	for _, room := range []string{s.sid().room(), userRoom} {
 		if room == "" {
 			continue
 		}
@@ -358,8 +370,8 @@ func (s *Socket) Closed(reason string) {
 		<-s.ready.Done()
 		m.reg.remove(s)
 		m.forgetLatest(s.sid().ref)
-		if s.sid().room != "" {
-			_ = s.conn.Leave(s.sid().room)
+		if s.sid().room() != "" {
+			_ = s.conn.Leave(s.sid().room())
 			m.dirSync(s)
 		}
 		if room := s.userRoom(); room != "" {

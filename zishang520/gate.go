@@ -350,6 +350,11 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 			es.RemoveListener("packet", g.onPacket)
 			es.RemoveListener("close", g.onClose)
 			g.onPacket, g.onClose = nil, nil
+			if es.ListenerCount("packet") == 0 {
+				// The engine keeps an emptied event's entry; "packet" was
+				// ours alone (the engine listens on the transport).
+				es.RemoveAllListeners("packet")
+			}
 		}
 		g.mu.Unlock()
 		s.gates.CompareAndDelete(id, g)
