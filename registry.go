@@ -16,20 +16,72 @@ type registry struct {
 type regShard struct {
 	mu     sync.Mutex
 	conns  map[string]*Socket
-	bySess map[string][]*Socket // by session ref
-	byRoom map[string][]*Socket // by session and user room
+	bySess sockIndex // by session ref
+	byRoom sockIndex // by session and user room
 }
 
-// The sets of bySess and byRoom are slices: a session or a user has a few
-// sockets, and a slice of them holds a pointer each where a map holds a
-// table.
+// sockIndex is a set of sockets per key. Most keys (a session, a user)
+// have one socket: it sits in one, a pointer in the map; the others of
+// the key, in order, in more.
+type sockIndex struct {
+	one  map[string]*Socket
+	more map[string][]*Socket
+}
+
+func (x *sockIndex) init() {
+	x.one = make(map[string]*Socket)
+	x.more = make(map[string][]*Socket)
+}
+
+func (x *sockIndex) add(k string, s *Socket) {
+	first, ok := x.one[k]
+	switch {
+	case !ok:
+		x.one[k] = s
+	case first != s && !slices.Contains(x.more[k], s):
+		x.more[k] = append(x.more[k], s)
+	}
+}
+
+func (x *sockIndex) remove(k string, s *Socket) {
+	first, ok := x.one[k]
+	if !ok {
+		return
+	}
+	more := x.more[k]
+	if first == s {
+		if len(more) == 0 {
+			delete(x.one, k)
+			return
+		}
+		x.one[k], more = more[0], more[1:]
+	} else if i := slices.Index(more, s); i >= 0 {
+		more = slices.Delete(slices.Clip(more), i, i+1)
+	} else {
+		return
+	}
+	if len(more) == 0 {
+		delete(x.more, k)
+	} else {
+		x.more[k] = more
+	}
+}
+
+// members returns the sockets of k, a copy.
+func (x *sockIndex) members(k string) []*Socket {
+	first, ok := x.one[k]
+	if !ok {
+		return nil
+	}
+	return append([]*Socket{first}, x.more[k]...)
+}
 
 func (r *registry) init() {
 	r.seed = maphash.MakeSeed()
 	for i := range r.shards {
 		r.shards[i].conns = make(map[string]*Socket)
-		r.shards[i].bySess = make(map[string][]*Socket)
-		r.shards[i].byRoom = make(map[string][]*Socket)
+		r.shards[i].bySess.init()
+		r.shards[i].byRoom.init()
 	}
 }
 
@@ -86,35 +138,21 @@ func (r *registry) unindexSession(s *Socket, id ident) {
 	}
 }
 
-func bySess(sh *regShard) map[string][]*Socket { return sh.bySess }
-func byRoom(sh *regShard) map[string][]*Socket { return sh.byRoom }
+func bySess(sh *regShard) *sockIndex { return &sh.bySess }
+func byRoom(sh *regShard) *sockIndex { return &sh.byRoom }
 
-func (r *registry) index(s *Socket, k string, of func(*regShard) map[string][]*Socket) {
+func (r *registry) index(s *Socket, k string, of func(*regShard) *sockIndex) {
 	sh := r.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	m := of(sh)
-	set := m[k]
-	if slices.Contains(set, s) {
-		return
-	}
-	m[k] = append(set, s)
+	of(sh).add(k, s)
 }
 
-func (r *registry) unindex(s *Socket, k string, of func(*regShard) map[string][]*Socket) {
+func (r *registry) unindex(s *Socket, k string, of func(*regShard) *sockIndex) {
 	sh := r.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	m := of(sh)
-	set := m[k]
-	i := slices.Index(set, s)
-	switch {
-	case i < 0:
-	case len(set) == 1:
-		delete(m, k)
-	default: // in place: members hands out copies
-		m[k] = slices.Delete(set, i, i+1)
-	}
+	of(sh).remove(k, s)
 }
 
 func (r *registry) remove(s *Socket) {
@@ -145,11 +183,11 @@ func (r *registry) session(ref string) []*Socket { return r.members(ref, bySess)
 func (r *registry) room(name string) []*Socket { return r.members(name, byRoom) }
 
 // members returns a copy of the set k of index of.
-func (r *registry) members(k string, of func(*regShard) map[string][]*Socket) []*Socket {
+func (r *registry) members(k string, of func(*regShard) *sockIndex) []*Socket {
 	sh := r.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return slices.Clone(of(sh)[k])
+	return of(sh).members(k)
 }
 
 // refs returns the sessions that have live sockets.
@@ -158,7 +196,7 @@ func (r *registry) refs() []string {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for ref := range sh.bySess {
+		for ref := range sh.bySess.one {
 			out = append(out, ref)
 		}
 		sh.mu.Unlock()

@@ -18,7 +18,7 @@ func (m *Manager) Stats() Stats {
 		sh := &m.reg.shards[i]
 		sh.mu.Lock()
 		st.Sockets += len(sh.conns)
-		st.Sessions += len(sh.bySess)
+		st.Sessions += len(sh.bySess.one)
 		sh.mu.Unlock()
 	}
 	st.Locks = m.locks.len()
