@@ -43,7 +43,7 @@ func (m *Manager) OnPresence(h func(p Presence)) { m.onPresence = h }
 // presence is the Manager's side of the directory.
 type presence struct {
 	dir    Directory
-	events chan Presence
+	events chan change // to the presence handler: a subject and its presence
 
 	started atomic.Bool // a call made this node known to the directory
 
@@ -126,8 +126,9 @@ func (m *Manager) rejoin() {
 func (m *Manager) presenceEvents() {
 	for {
 		select {
-		case p := <-m.pres.events:
-			if h := m.onPresence; h != nil {
+		case c := <-m.pres.events:
+			p, ok := presenceOf(c.subject, c.online)
+			if h := m.onPresence; h != nil && ok {
 				m.safely("presence", func() { h(p) })
 			}
 		case <-m.stop:
@@ -137,14 +138,21 @@ func (m *Manager) presenceEvents() {
 }
 
 func (m *Manager) tellPresence(subject string, online bool) {
-	p, ok := presenceOf(subject, online)
-	if !ok || m.onPresence == nil {
+	if m.onPresence == nil {
 		return
 	}
 	select {
-	case m.pres.events <- p:
+	case m.pres.events <- change{subject, online}:
 	case <-m.stop:
 	}
+}
+
+// change is a subject's change of presence on its way to the handler: a
+// Presence is made of it there (the queue holds 1,024 of them, so they
+// are small).
+type change struct {
+	subject string
+	online  bool
 }
 
 // info describes s for the registry.

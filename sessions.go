@@ -305,7 +305,7 @@ func New(store sessions.Store, cfg Config) (*Manager, error) {
 		f.OnPush(m.fromFeed)
 	}
 	m.pres.pending = make(map[*Socket]struct{})
-	m.pres.events = make(chan Presence, 1024)
+	m.pres.events = make(chan change, 1024)
 	m.pres.dir = newMemDirectory(func(id string) (SocketInfo, bool) {
 		if s := m.reg.socket(id); s != nil {
 			return s.info(), true
