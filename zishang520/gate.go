@@ -294,6 +294,7 @@ func (s *Server) gateConnections() error {
 			g.mu.Lock()
 			defer g.mu.Unlock()
 			if g.retired { // a websocket released already: nothing to hold
+				s.gates.CompareAndDelete(id, g)
 				return nil
 			}
 			if es.Protocol() == 3 {
@@ -342,11 +343,14 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 		// A websocket's gate has nothing left to do once released (its
 		// polling GETs are the only other users): its listeners and
 		// entry go now, not at close, so an idle connection does not
-		// keep them. In protocol 3 the gate's listeners may not be
-		// there yet (gateConnections then finds it retired).
+		// keep them. In protocol 3 gateConnections may not have run
+		// yet: the retired gate then stays in the map for it to find
+		// (a new gate there would hold the connection's packets) and
+		// drop.
 		g.mu.Lock()
 		g.retired = true
-		if g.onPacket != nil {
+		installed := g.onPacket != nil
+		if installed {
 			es.RemoveListener("packet", g.onPacket)
 			es.RemoveListener("close", g.onClose)
 			g.onPacket, g.onClose = nil, nil
@@ -357,7 +361,9 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 			}
 		}
 		g.mu.Unlock()
-		s.gates.CompareAndDelete(id, g)
+		if installed {
+			s.gates.CompareAndDelete(id, g)
+		}
 	}
 }
 
