@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +64,9 @@ type idleConfig struct {
 // IdleChild (the binding's tests must have a TestIdleChild that calls
 // it), so that none of their memory is counted. newServer makes the
 // server for n connections; what it allocates is part of the baseline.
-// Run it with -benchtime=1x: each iteration connects n clients.
+// Run it with -benchtime=1x: each iteration connects n clients. With
+// IOSESSIONS_IDLE_HEAPPROFILE=PREFIX it writes a heap profile of each
+// case (heapProfileEnv).
 //
 // A first, unmeasured run of n connections warms the process up, so that
 // every case is measured alike, whichever runs first: the first time a
@@ -71,6 +75,9 @@ type idleConfig struct {
 // connection, kept for reuse after they exit).
 func IdleConns(b *testing.B, eio, n int, newServer func(n int) IdleServer) {
 	raiseOpenFiles()
+	if os.Getenv(heapProfileEnv) != "" {
+		runtime.MemProfileRate = 1 // every allocation: a profile to subtract from another
+	}
 	idleOnce(b, eio, n, newServer)
 	var heap, goroutines float64
 	for range b.N {
@@ -153,7 +160,27 @@ func idleOnce(b *testing.B, eio, n int, newServer func(n int) IdleServer) (heap,
 		}
 	}
 	after, g1 := liveHeap()
+	if prefix := os.Getenv(heapProfileEnv); prefix != "" {
+		writeHeapProfile(b, prefix+"."+strings.ReplaceAll(b.Name(), "/", "-"))
+	}
 	return float64(int64(after)-int64(before)) / float64(n), float64(g1-g0) / float64(n)
+}
+
+// heapProfileEnv names the environment variable that, set to a path
+// prefix, makes IdleConns write the heap profile of each case, with every
+// allocation recorded, to PREFIX.BenchmarkName-case-n, once its n
+// connections are in: compare two cases with go tool pprof -diff_base.
+const heapProfileEnv = "IOSESSIONS_IDLE_HEAPPROFILE"
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // settleGoroutines waits, up to wait, until at most n goroutines (and a
