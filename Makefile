@@ -11,7 +11,8 @@ test:
 
 # bench-idle reports the heap (B/conn) and goroutines of an idle websocket
 # connection in the server, per engine, bare and with iosessions, at 1,000
-# and 10,000 connections (the clients run in a child process).
+# and 10,000 connections (the clients run in a child process). With
+# IOSESSIONS_IDLE_HEAPPROFILE=/tmp/idle it also writes each case's heap profile.
 bench-idle:
 	go test -p 1 -run '^$$' -bench BenchmarkIdleConn -benchtime=1x ./googollee/ ./zishang520/
 
