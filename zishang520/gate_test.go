@@ -62,6 +62,24 @@ func TestGateRetired(t *testing.T) {
 		_ = ws.Close()
 	}
 
+	// A root connect sent again (the v4 Go client's race does it) finds
+	// the gate retired: it leaves none behind.
+	for _, eio := range []int{4, 3} {
+		ws, err := sio2.Dial(ctx, ts.URL, sio2.Options{EIO: eio})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.SendRaw(ctx, "40"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ws.Call(ctx, "echo", "again")
+		t.Logf("EIO=%d: after a second root connect: echo %s, %v; gates %d", eio, got, err, gates())
+		if n := gates(); n != 0 {
+			t.Errorf("EIO=%d: a websocket that sent its root connect again leaves %d gates, want 0", eio, n)
+		}
+		_ = ws.Close()
+	}
+
 	poll, err := sio2.Dial(ctx, ts.URL, sio2.Options{EIO: 4, Transport: sio2.Polling})
 	if err != nil {
 		t.Fatal(err)
