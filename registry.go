@@ -56,7 +56,7 @@ func (x *sockIndex) remove(k string, s *Socket) {
 		}
 		x.one[k], more = more[0], more[1:]
 	} else if i := slices.Index(more, s); i >= 0 {
-		more = slices.Delete(slices.Clip(more), i, i+1)
+		more = slices.Delete(more, i, i+1)
 	} else {
 		return
 	}

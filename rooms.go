@@ -159,10 +159,11 @@ func rawArgs(raw []json.RawMessage) []any {
 	return out
 }
 
-func (m *Manager) roomOf(ref string) string { return roomPrefix + m.hashRef(ref) }
+// roomOf returns the engine room of session ref: the tail of its subject.
+func (m *Manager) roomOf(ref string) string { return ident{sub: m.subjectOf(ref)}.room() }
 
 // subjectOf returns the directory subject of session ref: sessionSubject
-// and its room, made at once.
+// and its room, made at once (ident.room is its tail).
 func (m *Manager) subjectOf(ref string) string { return sessionSubject + roomPrefix + m.hashRef(ref) }
 
 // roomPrefix begins the name of every session room.

@@ -13,8 +13,9 @@
 // (the same, per-message or per-connection as the target's mode), two-tab
 // incr (20 users with two sockets each, 200 incr per socket, 8 in flight;
 // lost updates are the acks the session does not count), handshakes of
-// logged-in users by cookie and by the shim's token (300 each, 50 at a
-// time; the logins and tokens come before the clock), idle (1,000
+// logged-in users by cookie and by the shim's token (150 each, in turns
+// on quarters of 300 sessions, 50 at a time; the logins and tokens come
+// before the clock), idle (1,000
 // logged-in connections: the server's resident memory per connection).
 // Server CPU is read from /proc, Redis commands from INFO commandstats.
 package main
@@ -81,6 +82,11 @@ func main() {
 
 // presenceGrace is the example's presence grace in the bench (-grace).
 const presenceGrace = time.Second
+
+// waitGrace waits until the users of the sockets closed so far have gone
+// offline, so that their presence broadcasts do not land in what is
+// measured next.
+func waitGrace() { time.Sleep(presenceGrace + 500*time.Millisecond) }
 
 // target is one server under load.
 type target struct {
@@ -231,7 +237,7 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 		}
 		fmt.Printf("bench:   handshakes by cookie %.0f/s, by token %.0f/s\n", res.byCookie, res.byToken)
 	}
-	time.Sleep(presenceGrace + 500*time.Millisecond) // the storm's users go offline first
+	waitGrace() // the storm's users go offline first
 
 	// Echo and incr: clients one event at a time.
 	clients := make([]*sio2.Client, cfg.clients)
@@ -355,7 +361,7 @@ func cookieAndToken(base string, eio int, cfg config) (byCookie, byToken float64
 	}
 	var took [2]time.Duration // cookie, token
 	for q, tok := range []bool{false, true, true, false} {
-		time.Sleep(presenceGrace + 500*time.Millisecond)
+		waitGrace()
 		first := q * n / 4
 		start := time.Now()
 		err := parallel(n/4, cfg.connectConc, func(i int) error {
