@@ -33,7 +33,7 @@ var suite = conformance.Binding{
 	Name:       "zishang520",
 	EIO:        4,
 	Transports: []string{"websocket", "polling"},
-	// Conn.Close waits for the websocket's send in flight (waitSent).
+	// Conn.Close writes what was emitted before it (Conn.close).
 	SendsBeforeClose: true,
 	NewServer: func(m *iosessions.Manager) (conformance.Server, error) {
 		srv, err := zishang520.NewServer(m, nil)

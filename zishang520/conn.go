@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -114,53 +115,64 @@ func emitArgs(args []any) []any {
 	return out
 }
 
-// Close disconnects the client and closes its connection.
+// Close disconnects the client and closes its connection once what was
+// emitted before is written. It returns at once: the close runs on the
+// socket's task queue, after the emits queued there (a handler that emits
+// and then closes runs on that queue too). Over websocket it then sends
+// the namespace's disconnect packet and waits, at most closeWait, until
+// the engine has written it: the engine (servers/engine/v3 v3.0.2,
+// transports/websocket.go) writes from a goroutine of its own and its
+// close closes the websocket under a write in flight, so an "sinvalid"
+// flushed just before would be dropped unsent. The engine's socket Close
+// waits for a polling transport's buffered packets itself.
 func (c *Conn) Close() error {
-	waitSent(c.s.Conn(), closeWait)
-	c.s.Disconnect(true)
+	c.s.Enqueue(c.close)
 	return nil
 }
 
-// closeWait bounds how long Close waits for a websocket's send in flight.
+// closeWait bounds how long Close waits for a websocket's writes.
 const closeWait = time.Second
 
-// waitSent waits, for at most max, until es's websocket transport has no
-// send in flight. The engine (servers/engine/v3 v3.0.2,
-// transports/websocket.go) queues a websocket's sends on a goroutine of
-// its own, and its DoClose closes the websocket at once: a packet flushed
-// just before a close, such as the "sinvalid" of an ended session, would
-// be dropped unsent. A polling transport needs no wait: the engine's
-// socket Close waits for its buffered packets. Its listener stays on the
-// transport, which closes next: the engine removes listeners by their
-// code pointer, so removing one nextEvent's fire would remove them all.
-func waitSent(es engine.Socket, max time.Duration) {
-	if es == nil {
+func (c *Conn) close() {
+	if !c.s.Connected() {
 		return
 	}
+	if es := c.s.Conn(); es != nil {
+		sendDisconnect(es, string(c.s.Nsp().Name()), closeWait)
+	}
+	c.s.Disconnect(true)
+}
+
+// sendDisconnect writes the disconnect packet of namespace nsp to es, if
+// es is an open websocket, and waits, at most max, until the engine has
+// written it and so every packet before it: the engine calls a packet's
+// callback once the batch holding it is written. The socket's own
+// Disconnect then sends its disconnect packet again, which clients ignore.
+func sendDisconnect(es engine.Socket, nsp string, max time.Duration) {
 	t := es.Transport()
-	if t == nil || t.Name() != transports.WEBSOCKET {
+	if t == nil || t.Name() != transports.WEBSOCKET || es.ReadyState() != "open" {
 		return
 	}
-	// "ready" follows each send; the engine's own listener may start the
-	// next send of what was buffered meanwhile: check again after each.
-	var sent nextEvent
-	if err := t.On("ready", sent.fire); err != nil {
-		return
+	done := make(chan struct{}, 1)
+	fire := func() {
+		select {
+		case done <- struct{}{}:
+		default:
+		}
+	}
+	_ = es.Once("close", func(...any) { fire() })
+	for _, p := range disconnectEncoder.Encode(&parser.Packet{Type: parser.DISCONNECT, Nsp: nsp}) {
+		es.Write(p, nil, func(transports.Transport) { fire() })
 	}
 	deadline := time.NewTimer(max)
 	defer deadline.Stop()
-	for {
-		next := sent.wait() // before the check: a "ready" between is not missed
-		if t.Writable() {
-			return
-		}
-		select {
-		case <-next:
-		case <-deadline.C:
-			return
-		}
+	select {
+	case <-done:
+	case <-deadline.C:
 	}
 }
+
+var disconnectEncoder = parser.NewEncoder()
 
 // Join adds the socket to the engine room.
 func (c *Conn) Join(room string) error {

@@ -46,6 +46,7 @@ func Run(t *testing.T, b Binding) {
 		{"Inspect", inspect},
 		{"Rotate", rotate},
 		{"EndedBeforeClose", endedBeforeClose},
+		{"CloseAfterEmit", closeAfterEmit},
 		{"TwoTabs", twoTabs},
 		{"Writeback", writeback},
 		{"IdleExpiry", idleExpiry},

@@ -36,10 +36,11 @@ type Binding struct {
 	// Dial connects a client of the binding's protocol to the server at
 	// url (http://host:port), and returns once the socket is connected.
 	Dial func(ctx context.Context, url string, o DialOptions) (Client, error)
-	// SendsBeforeClose reports that the binding's Conn.Close waits for the
-	// sends in flight, so that a socket told "sinvalid" gets it however
-	// short Config.CloseGrace is (EndedBeforeClose); without it, the
-	// grace is all that lets the "sinvalid" out.
+	// SendsBeforeClose reports that the binding's Conn.Close writes what
+	// was emitted before it, so that a socket told "sinvalid" gets it
+	// however short Config.CloseGrace is (EndedBeforeClose), and a
+	// handler's emit right before its Close is sent (CloseAfterEmit);
+	// without it, the grace is all that lets the "sinvalid" out.
 	SendsBeforeClose bool
 }
 
