@@ -32,7 +32,9 @@ type Conn interface {
 	// within timeout (0: as long as the connection lives). A
 	// json.RawMessage argument is sent as the JSON it holds.
 	EmitAck(event string, args []any, timeout time.Duration, ack func(args []json.RawMessage)) error
-	// Close disconnects the client.
+	// Close disconnects the client. It may return before the connection
+	// is closed; a binding that can (SendsBeforeClose in its conformance
+	// suite) writes what was emitted before it first.
 	Close() error
 	// Join adds the connection to room, and Leave takes it out, in the
 	// engine's own rooms (see Broadcaster).
@@ -155,7 +157,10 @@ func (s *Socket) binding() string { return bindingOf(s.conn) }
 // Emit sends event with args to the client.
 func (s *Socket) Emit(event string, args ...any) error { return s.conn.Emit(event, args...) }
 
-// Close disconnects the client.
+// Close disconnects the client. The zishang520 binding first writes what
+// was emitted before it, so a handler may emit a last event and close;
+// go-socket.io's closes at once and may drop it. Close may return before
+// the connection is closed.
 func (s *Socket) Close() error { return s.conn.Close() }
 
 // Room returns the name of the engine room that the socket joined for its
