@@ -50,16 +50,15 @@ func DialSIO2(eio int) func(ctx context.Context, url string, o DialOptions) (Cli
 	}
 }
 
-// forward hands c's events to on (if any), in order, until c ends.
+// forward hands c's events to on (if any), in order, until c ends and
+// every event it received was handed: Events is closed after the last.
+// (It selected on Done too, and so dropped an event that arrived just
+// before the server's disconnect packet, such as "sinvalid", whenever
+// the select picked Done first.)
 func forward(c *sio2.Client, on func(string, []json.RawMessage)) {
-	for {
-		select {
-		case ev := <-c.Events():
-			if on != nil {
-				on(ev.Name, ev.Args)
-			}
-		case <-c.Done():
-			return
+	for ev := range c.Events() {
+		if on != nil {
+			on(ev.Name, ev.Args)
 		}
 	}
 }
