@@ -223,6 +223,9 @@ func (s *Server) onConnection(args ...any) {
 			return errors.New("zishang520: connection without a socket")
 		}
 		s.rootConnected(sock)
+		if testHookConnection != nil {
+			testHookConnection(sock)
+		}
 		c := newConn(sock)
 		core := s.m.Accept(c)
 		if err := sock.On("disconnect", func(reason ...any) {
@@ -233,6 +236,15 @@ func (s *Server) onConnection(args ...any) {
 			})
 		}); err != nil {
 			return err
+		}
+		// The engine sends the connect answer before it emits "connection"
+		// (namespace._doConnect), so a client may have gone, and its
+		// "disconnect" been emitted to no listener, before the one above:
+		// the socket would stay in the registry for good. The engine marks
+		// the socket disconnected before it emits "disconnect", and Closed
+		// is idempotent.
+		if !sock.Connected() {
+			core.Closed(goneBeforeConnect)
 		}
 		if isPolling(sock.Conn()) { // a websocket has nothing to upgrade to
 			if err := sock.Conn().On("upgrade", func(...any) { core.Upgraded() }); err != nil {
@@ -252,6 +264,15 @@ func (s *Server) onConnection(args ...any) {
 		return nil
 	})
 }
+
+// goneBeforeConnect is the disconnect reason of a socket whose connection
+// ended before the binding's connection handler ran: the engine's own
+// reason went to no listener.
+const goneBeforeConnect = "transport close"
+
+// testHookConnection, if set, runs at the start of the connection
+// handler, before it listens for the socket's disconnect.
+var testHookConnection func(*socket.Socket)
 
 // guard runs f, the body of an engine hook, turning a panic into a
 // reported *iosessions.PanicError.
