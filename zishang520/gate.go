@@ -242,16 +242,17 @@ func (g *connGate) release() { g.ready.Fire() }
 // hold runs on the engine's reading goroutine for each packet, before the
 // socket.io layer sees it. A root namespace connect passes and marks the
 // connect in flight; any other packet waits while one is, for at most
-// limit.
+// limit. A second root connect waits too: let through while the first
+// socket is not stored yet, it would connect a second root socket (the
+// engine refuses one sent later, and closes the connection).
 func (g *connGate) hold(p *packet.Packet, limit time.Duration) {
 	if g.ready.Fired() || p == nil || p.Type != packet.MESSAGE {
 		return
 	}
-	if isRootConnect(p) {
-		g.pending.Store(true)
-		return
-	}
 	if !g.pending.Load() {
+		if isRootConnect(p) {
+			g.pending.Store(true)
+		}
 		return
 	}
 	t := time.NewTimer(limit)
@@ -362,6 +363,13 @@ func (s *Server) rootConnected(sock *socket.Socket) {
 		}
 		g.mu.Unlock()
 		if installed {
+			s.gates.CompareAndDelete(id, g)
+			return
+		}
+		// Should gateConnections have run already (a second root socket
+		// of the connection), nothing else would drop it.
+		_ = es.Once("close", func(...any) { s.gates.CompareAndDelete(id, g) })
+		if es.ReadyState() != "open" {
 			s.gates.CompareAndDelete(id, g)
 		}
 	}

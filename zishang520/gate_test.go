@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/iosessions/iosessions"
@@ -95,5 +98,79 @@ func TestGateRetired(t *testing.T) {
 			t.Fatalf("a closed polling connection keeps its gate")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestRootConnectTwice: a root connect sent again at once, while the first
+// is in flight (the v4 engine's Go client can do it), does not connect a
+// second root socket: the gate holds it until the first socket is stored,
+// and the engine then refuses it and closes the connection, as it does a
+// late one. Let through, it found no root socket yet and made a second,
+// whose gate entry nothing removed.
+func TestRootConnectTwice(t *testing.T) {
+	m, err := iosessions.New(nil, iosessions.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	m.OnInvalid(func(*iosessions.Socket, error) { accepted.Add(1) })
+	ts := httptest.NewServer(m.Middleware(srv))
+	t.Cleanup(func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	gates := func() int {
+		n := 0
+		srv.gates.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	for i := range 20 {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, p, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(p), "0{") {
+			t.Fatalf("open packet %q: %v", p, err)
+		}
+		for range 2 {
+			if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		answers := 0
+		for {
+			_, p, err := ws.ReadMessage()
+			if err != nil {
+				break // the engine closed the connection
+			}
+			if strings.HasPrefix(string(p), "40{") {
+				answers++
+			}
+		}
+		_ = ws.Close()
+		// The engine closes the connection under its write of the first
+		// answer at times (it does not wait for a websocket's write in
+		// flight): 0 is its answer too.
+		if answers > 1 {
+			t.Fatalf("try %d: %d connect answers, want 1 (the second connect refused)", i, answers)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second) // a last resort: the closes are under way
+	for m.Stats().Sockets != 0 || gates() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the connections closed: %+v, %d gates", m.Stats(), gates())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := accepted.Load(); n != 20 {
+		t.Errorf("%d root sockets (each told sinvalid), want 20: one per connection", n)
 	}
 }
