@@ -16,6 +16,34 @@ import (
 	"github.com/iosessions/iosessions/internal/sio2"
 )
 
+// serve serves m with a new Server (opts as NewServer's; setup registers
+// events before it serves) on a test server, both closed with the test.
+func serve(t *testing.T, m *iosessions.Manager, opts *Options, setup func(*Server)) (*Server, *httptest.Server) {
+	t.Helper()
+	srv, err := NewServer(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(srv)
+	}
+	ts := httptest.NewServer(m.Middleware(srv))
+	t.Cleanup(func() {
+		_ = m.Shutdown(context.Background())
+		_ = srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	return srv, ts
+}
+
+// gateCount returns how many connection gates s keeps.
+func (s *Server) gateCount() int {
+	n := 0
+	s.gates.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
 // TestGateRetired: a websocket connection's gate is gone once its root
 // namespace connect is through, and the connection still works; a polling
 // connection keeps its gate (its GETs wait on it) until it closes.
@@ -26,23 +54,10 @@ func TestGateRetired(t *testing.T) {
 	}
 	opts := socket.DefaultServerOptions()
 	opts.SetAllowEIO3(true) // socket.io 2.x clients too: their root connect is the server's own
-	srv, err := NewServer(m, &Options{Server: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	OnEvent(srv, "echo", func(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) { return in, nil })
-	ts := httptest.NewServer(m.Middleware(srv))
-	t.Cleanup(func() {
-		_ = m.Shutdown(context.Background())
-		_ = srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
+	srv, ts := serve(t, m, &Options{Server: opts}, func(srv *Server) {
+		OnEvent(srv, "echo", func(_ *iosessions.Socket, in json.RawMessage) (json.RawMessage, error) { return in, nil })
 	})
-	gates := func() int {
-		n := 0
-		srv.gates.Range(func(any, any) bool { n++; return true })
-		return n
-	}
+	gates := srv.gateCount
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	echo := func(c *sio2.Client) {
@@ -112,24 +127,10 @@ func TestRootConnectTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var accepted atomic.Int32
 	m.OnInvalid(func(*iosessions.Socket, error) { accepted.Add(1) })
-	ts := httptest.NewServer(m.Middleware(srv))
-	t.Cleanup(func() {
-		_ = m.Shutdown(context.Background())
-		_ = srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	gates := func() int {
-		n := 0
-		srv.gates.Range(func(any, any) bool { n++; return true })
-		return n
-	}
+	srv, ts := serve(t, m, nil, nil)
+	gates := srv.gateCount
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	for i := range 20 {
 		ws, _, err := websocket.DefaultDialer.Dial(url, nil)

@@ -2,7 +2,6 @@ package zishang520
 
 import (
 	"context"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,17 +27,7 @@ func TestGoneBeforeConnect(t *testing.T) {
 			}
 			var closed atomic.Int32
 			m.OnDisconnect(func(*iosessions.Socket, string) { closed.Add(1) })
-			srv, err := NewServer(m, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts := httptest.NewServer(m.Middleware(srv))
-			t.Cleanup(func() {
-				_ = m.Shutdown(context.Background())
-				_ = srv.Close()
-				ts.CloseClientConnections()
-				ts.Close()
-			})
+			_, ts := serve(t, m, nil, nil)
 			// The client goes in the window: the engine closes the
 			// connection, and emits the socket's "disconnect", there.
 			testHookConnection = func(sock *socket.Socket) {
