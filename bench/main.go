@@ -136,7 +136,13 @@ type result struct {
 	redials        int64 // connects dialed again, unanswered (dialWelcome)
 	lost           int
 	redisPerIncr   float64 // Redis calls per incr, inside scripts included (-1: no Redis)
+	redisCPUIncr   float64 // redis-server CPU µs per incr
+	genCPUEcho     float64 // this load generator's CPU µs per echo
+	genCPUIncr     float64
 	scriptsPerIncr float64 // EVAL and EVALSHA per incr
+	// The reference's echo acks/s and connects/s framing this target's
+	// echo and incr, and its connect storm (the mean of before and after).
+	refEcho, refConnects float64
 }
 
 type rate struct {
@@ -173,11 +179,24 @@ func run(cfg config, runs int, only string) error {
 			ts = append(ts, t)
 		}
 	}
+	refs := map[string]*reference{}
+	for _, t := range ts {
+		if refs[t.engine] != nil {
+			continue
+		}
+		fmt.Printf("bench: starting the reference bare %s server\n", t.engine)
+		ref, err := startReference(bins["bare"], t, cfg)
+		if err != nil {
+			return fmt.Errorf("reference %s: %w", t.engine, err)
+		}
+		defer ref.stop()
+		refs[t.engine] = ref
+	}
 	results := make(map[string][]result)
 	for r := 1; r <= runs; r++ {
 		for _, t := range ts {
 			fmt.Printf("bench: run %d/%d: %s\n", r, runs, t.name)
-			res, err := runTarget(cfg, t, bins, rs)
+			res, err := runTarget(cfg, t, bins, rs, refs[t.engine])
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -188,7 +207,7 @@ func run(cfg config, runs int, only string) error {
 	return nil
 }
 
-func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (result, error) {
+func runTarget(cfg config, t target, bins map[string]string, rs *redisServer, ref *reference) (result, error) {
 	var args []string
 	bin := bins["example"]
 	if t.bare {
@@ -212,22 +231,23 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 	}
 	defer srv.stop()
 	res := result{redisPerIncr: -1}
-	redials0 := redials.Load()
+	redials0 := redials.Load() - refRedials.Load()
 	eio := t.eio()
 
-	// Connect storm.
-	start := time.Now()
-	if err := parallel(cfg.connects, cfg.connectConc, func(i int) error {
-		c, err := login(srv.url, eio, fmt.Sprintf("c%d_%d", i, time.Now().UnixNano()))
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}); err != nil {
-		return res, fmt.Errorf("connect storm: %w", err)
+	// Connect storm, framed by the reference's.
+	refBefore, err := ref.connects(cfg)
+	if err != nil {
+		return res, err
 	}
-	res.connectsPerSec = float64(cfg.connects) / time.Since(start).Seconds()
-	fmt.Printf("bench:   connects %.0f/s\n", res.connectsPerSec)
+	if res.connectsPerSec, err = storm(srv.url, eio, cfg); err != nil {
+		return res, err
+	}
+	refAfter, err := ref.connects(cfg)
+	if err != nil {
+		return res, err
+	}
+	res.refConnects = (refBefore + refAfter) / 2
+	fmt.Printf("bench:   connects %.0f/s (reference %.0f/s before, %.0f/s after)\n", res.connectsPerSec, refBefore, refAfter)
 
 	// Handshakes by cookie and by the shim's token, of the same sessions,
 	// logged in (and given a token) before the clock starts.
@@ -255,6 +275,10 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 			}
 		}
 	}()
+	refBefore, err = ref.echo(cfg)
+	if err != nil {
+		return res, err
+	}
 	events := []string{"echo"}
 	if !t.bare {
 		events = append(events, "incr")
@@ -264,24 +288,40 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 		if t.store == "redis" {
 			cmd0, scr0 = rs.commands()
 		}
-		cpu0 := srv.cpu()
+		var rcpu0 time.Duration
+		if t.store == "redis" {
+			rcpu0 = procCPU(rs.cmd.Process.Pid)
+		}
+		cpu0, gen0 := srv.cpu(), procCPU(os.Getpid())
 		r, err := callLoop(clients, cfg.perClient, ev)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", ev, err)
 		}
-		cpuPer := (srv.cpu() - cpu0).Seconds() * 1e6 / float64(cfg.clients*cfg.perClient)
+		n := float64(cfg.clients * cfg.perClient)
+		cpuPer := (srv.cpu() - cpu0).Seconds() * 1e6 / n
+		genPer := (procCPU(os.Getpid()) - gen0).Seconds() * 1e6 / n
 		if ev == "echo" {
-			res.echo, res.cpuEcho = r, cpuPer
+			res.echo, res.cpuEcho, res.genCPUEcho = r, cpuPer, genPer
 		} else {
-			res.incr, res.cpuIncr = r, cpuPer
+			res.incr, res.cpuIncr, res.genCPUIncr = r, cpuPer, genPer
 			if t.store == "redis" {
 				cmd1, scr1 := rs.commands()
-				res.redisPerIncr = float64(cmd1-cmd0-1) / float64(cfg.clients*cfg.perClient)
-				res.scriptsPerIncr = float64(scr1-scr0) / float64(cfg.clients*cfg.perClient)
+				res.redisPerIncr = float64(cmd1-cmd0-1) / n
+				res.scriptsPerIncr = float64(scr1-scr0) / n
+				res.redisCPUIncr = (procCPU(rs.cmd.Process.Pid) - rcpu0).Seconds() * 1e6 / n
 			}
 		}
-		fmt.Printf("bench:   %s %.0f acks/s, p50 %v, p99 %v, %.1f µs CPU each\n", ev, r.perSec, r.p50, r.p99, cpuPer)
+		fmt.Printf("bench:   %s %.0f acks/s, p50 %v, p99 %v, %.1f µs CPU each (this generator %.1f µs)\n", ev, r.perSec, r.p50, r.p99, cpuPer, genPer)
+		if ev == "incr" && t.store == "redis" {
+			fmt.Printf("bench:   redis-server %.1f µs CPU per incr\n", res.redisCPUIncr)
+		}
 	}
+	refAfter, err = ref.echo(cfg)
+	if err != nil {
+		return res, err
+	}
+	res.refEcho = (refBefore + refAfter) / 2
+	fmt.Printf("bench:   reference echo %.0f acks/s before, %.0f after\n", refBefore, refAfter)
 	for _, c := range clients {
 		_ = c.Close()
 	}
@@ -314,9 +354,89 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer) (r
 			_ = c.Close()
 		}
 	}
-	res.redials = redials.Load() - redials0
+	res.redials = redials.Load() - refRedials.Load() - redials0
 	fmt.Printf("bench:   idle %.1f KiB per connection; %d connects redialed\n", res.kibPerConn, res.redials)
 	return res, nil
+}
+
+// storm logs cfg.connects users in and connects each (handshake, welcome,
+// close), cfg.connectConc at a time, and returns the connects per second.
+func storm(base string, eio int, cfg config) (float64, error) {
+	start := time.Now()
+	if err := parallel(cfg.connects, cfg.connectConc, func(i int) error {
+		c, err := login(base, eio, fmt.Sprintf("c%d_%d", i, time.Now().UnixNano()))
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}); err != nil {
+		return 0, fmt.Errorf("connect storm: %w", err)
+	}
+	return float64(cfg.connects) / time.Since(start).Seconds(), nil
+}
+
+// reference is a bare server of one engine that runs through the whole
+// bench with its echo clients connected. Every target's connect storm,
+// and its echo and incr together, are framed by the same load on the
+// reference, just before and just after, and the ratios in the table
+// divide by that: the speed of this VM drifts by a third within minutes,
+// so a bare target measured minutes earlier does not cancel it, and the
+// frame does (the bare targets' own ratio to their frames shows what
+// noise is left).
+type reference struct {
+	srv     *server
+	eio     int
+	clients []*sio2.Client
+}
+
+func startReference(bin string, t target, cfg config) (*reference, error) {
+	srv, err := startServer(bin, nil, "-engine", t.engine)
+	if err != nil {
+		return nil, err
+	}
+	r := &reference{srv: srv, eio: t.eio(), clients: make([]*sio2.Client, cfg.clients)}
+	if err := parallel(cfg.clients, cfg.connectConc, func(i int) error {
+		c, err := login(srv.url, r.eio, fmt.Sprintf("r%d_%d", i, time.Now().UnixNano()))
+		r.clients[i] = c
+		return err
+	}); err != nil {
+		r.stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// refRedials counts the redials of the references' connects (in redials
+// too), which are not their targets'.
+var refRedials atomic.Int64
+
+// connects runs a connect storm on the reference.
+func (r *reference) connects(cfg config) (float64, error) {
+	n0 := redials.Load()
+	v, err := storm(r.srv.url, r.eio, cfg)
+	refRedials.Add(redials.Load() - n0)
+	if err != nil {
+		return 0, fmt.Errorf("reference: %w", err)
+	}
+	return v, nil
+}
+
+// echo runs the echo on the reference and returns its acks per second.
+func (r *reference) echo(cfg config) (float64, error) {
+	v, err := callLoop(r.clients, cfg.perClient, "echo")
+	if err != nil {
+		return 0, fmt.Errorf("reference echo: %w", err)
+	}
+	return v.perSec, nil
+}
+
+func (r *reference) stop() {
+	for _, c := range r.clients {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	r.srv.stop()
 }
 
 // login logs user in over HTTP and connects with the session cookie; it
@@ -692,8 +812,11 @@ func (s *server) stop() {
 }
 
 // cpu returns the server's user and system CPU time so far.
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpu() time.Duration { return procCPU(s.cmd.Process.Pid) }
+
+// procCPU returns the user and system CPU time of process pid so far.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -800,23 +923,17 @@ func med(rs []result, f func(result) float64) float64 {
 }
 
 func printTable(ts []target, results map[string][]result) {
-	bare := map[string]float64{}
-	bareConn := map[string]float64{}
-	for _, t := range ts {
-		if t.bare {
-			bare[t.engine] = med(results[t.name], func(r result) float64 { return r.echo.perSec })
-			bareConn[t.engine] = med(results[t.name], func(r result) float64 { return r.connectsPerSec })
-		}
+	// ratio is the median over runs of a figure divided by the
+	// reference's figure that framed it in the same run.
+	ratio := func(rs []result, f, of func(r result) float64) string {
+		return fmt.Sprintf("%.2f×", med(rs, func(r result) float64 { return f(r) / of(r) }))
 	}
-	ratio := func(v float64, engine string, of map[string]float64) string {
-		if of[engine] == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.2f×", v/of[engine])
-	}
+	refEcho := func(r result) float64 { return r.refEcho }
 	fmt.Println()
-	fmt.Println("| target | connects/s | echo acks/s | echo p50 / p99 | incr acks/s | incr p50 / p99 | CPU µs per echo / incr | KiB per idle conn | lost (two tabs) | Redis calls (scripts) per incr | echo ÷ bare echo | incr ÷ bare echo | connects ÷ bare | connects redialed |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("Ratios: each run's figure over the reference bare server's, measured just before and after it (median of the runs); a bare row's ratio is the noise left.")
+	fmt.Println()
+	fmt.Println("| target | connects/s | echo acks/s | echo p50 / p99 | incr acks/s | incr p50 / p99 | CPU µs per echo / incr | generator CPU µs per echo / incr | KiB per idle conn | lost (two tabs) | Redis calls (scripts) per incr | redis-server CPU µs per incr | echo ÷ bare echo | incr ÷ bare echo | connects ÷ bare | connects redialed |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, t := range ts {
 		rs := results[t.name]
 		if len(rs) == 0 {
@@ -831,21 +948,25 @@ func printTable(ts []target, results map[string][]result) {
 			return fmt.Sprintf("%v / %v", p50.Round(time.Microsecond), p99.Round(time.Microsecond))
 		}
 		incrCells := []string{"–", "–"}
-		cpuIncr, lost, redisCmds, incrRatio := "–", "–", "–", "–"
+		cpuIncr, genIncr, lost, redisCmds, redisCPU, incrRatio := "–", "–", "–", "–", "–", "–"
 		if !t.bare {
 			incrCells = []string{fmt.Sprintf("%.0f", incr), lat(func(r result) rate { return r.incr })}
 			cpuIncr = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return r.cpuIncr }))
+			genIncr = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return r.genCPUIncr }))
 			lost = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return float64(r.lost) }))
-			incrRatio = ratio(incr, t.engine, bare)
+			incrRatio = ratio(rs, func(r result) float64 { return r.incr.perSec }, refEcho)
 			if t.store == "redis" {
 				redisCmds = fmt.Sprintf("%.2f (%.2f)", med(rs, func(r result) float64 { return r.redisPerIncr }), med(rs, func(r result) float64 { return r.scriptsPerIncr }))
+				redisCPU = fmt.Sprintf("%.0f", med(rs, func(r result) float64 { return r.redisCPUIncr }))
 			}
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s | %.0f / %s | %.1f | %s | %s | %s | %s | %s | %.0f |\n",
+		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s | %.0f / %s | %.0f / %s | %.1f | %s | %s | %s | %s | %s | %s | %.0f |\n",
 			t.name, conn, echo, lat(func(r result) rate { return r.echo }), incrCells[0], incrCells[1],
 			med(rs, func(r result) float64 { return r.cpuEcho }), cpuIncr,
-			med(rs, func(r result) float64 { return r.kibPerConn }), lost, redisCmds,
-			ratio(echo, t.engine, bare), incrRatio, ratio(conn, t.engine, bareConn),
+			med(rs, func(r result) float64 { return r.genCPUEcho }), genIncr,
+			med(rs, func(r result) float64 { return r.kibPerConn }), lost, redisCmds, redisCPU,
+			ratio(rs, func(r result) float64 { return r.echo.perSec }, refEcho), incrRatio,
+			ratio(rs, func(r result) float64 { return r.connectsPerSec }, func(r result) float64 { return r.refConnects }),
 			med(rs, func(r result) float64 { return float64(r.redials) }))
 	}
 
