@@ -44,12 +44,9 @@ func (c *decodedCache) get(id string, sum [sha1.Size]byte) (map[any]any, bool) {
 	return v, err == nil
 }
 
-// put remembers a copy of values as those of the bytes whose SHA-1 is sum.
-func (c *decodedCache) put(id string, sum [sha1.Size]byte, values map[any]any) {
-	v, err := iosessions.CloneValues(values)
-	if err != nil {
-		return
-	}
+// put remembers values, which the caller hands over and never uses
+// again, as those of the bytes whose SHA-1 is sum.
+func (c *decodedCache) put(id string, sum [sha1.Size]byte, v map[any]any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -71,10 +68,9 @@ func (c *decodedCache) forget(id string) {
 	c.mu.Unlock()
 }
 
-// decode fills sess from b, the stored bytes of session id, from the
-// remembered values when they are b's.
-func (s *Store) decode(id string, b []byte, sess *sessions.Session) error {
-	sum := sha1.Sum(b)
+// decode fills sess from b, the stored bytes of session id, whose SHA-1
+// is sum, from the remembered values when they are b's.
+func (s *Store) decode(id string, b []byte, sum [sha1.Size]byte, sess *sessions.Session) error {
 	if v, ok := s.decoded.get(id, sum); ok {
 		sess.Values = v
 		return nil
@@ -82,17 +78,21 @@ func (s *Store) decode(id string, b []byte, sess *sessions.Session) error {
 	if err := s.codec.Deserialize(b, sess); err != nil {
 		return fmt.Errorf("iosredis: decode: %w", err)
 	}
-	s.decoded.put(id, sum, sess.Values)
+	if v, err := iosessions.CloneValues(sess.Values); err == nil {
+		s.decoded.put(id, sum, v)
+	}
 	return nil
 }
 
-// encode returns the stored bytes of sess, and remembers its values as
-// theirs.
-func (s *Store) encode(id string, sess *sessions.Session) ([]byte, error) {
+// encodeOwned returns the stored bytes of sess and their SHA-1, and
+// remembers its values as theirs: the caller hands them over with sess,
+// which it never uses again.
+func (s *Store) encodeOwned(id string, sess *sessions.Session) ([]byte, [sha1.Size]byte, error) {
 	b, err := s.codec.Serialize(sess)
 	if err != nil {
-		return nil, fmt.Errorf("iosredis: encode: %w", err)
+		return nil, [sha1.Size]byte{}, fmt.Errorf("iosredis: encode: %w", err)
 	}
-	s.decoded.put(id, sha1.Sum(b), sess.Values)
-	return b, nil
+	sum := sha1.Sum(b)
+	s.decoded.put(id, sum, sess.Values)
+	return b, sum, nil
 }

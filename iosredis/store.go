@@ -285,7 +285,7 @@ func (s *Store) Load(ctx context.Context, name, key string) (*sessions.Session, 
 		return nil, iosessions.ErrNotFound
 	}
 	sess := s.fresh(name)
-	if err := s.decode(key, b, sess); err != nil {
+	if err := s.decode(key, b, sha1.Sum(b), sess); err != nil {
 		return nil, err
 	}
 	sess.ID = key
@@ -313,9 +313,9 @@ var errConflict = errors.New("iosredis: session changed during every attempt to 
 // and is retried if the session changed meanwhile. The TTL is kept. Under a
 // lock of Lock (ctx derived from its held context), the write also fails,
 // with ErrLockLost, if the lock is no longer held.
-func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[any]any)) error {
+func (s *Store) Update(ctx context.Context, _, id string, fn func(values map[any]any)) error {
 	if lk, ok := ctx.Value(heldKey{}).(*held); ok && lk.id == id {
-		return s.updateHeld(ctx, name, lk, fn)
+		return s.updateHeld(ctx, lk, fn)
 	}
 	key := s.prefix + id
 	for range maxAttempts {
@@ -327,7 +327,7 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 			if err != nil {
 				return err
 			}
-			nb, err := s.apply(name, id, b, fn)
+			nb, _, _, err := s.apply(id, b, fn)
 			if err != nil {
 				return err
 			}
@@ -345,14 +345,17 @@ func (s *Store) Update(ctx context.Context, name, id string, fn func(values map[
 }
 
 // apply decodes b, the stored session id, applies fn to its values and
-// encodes the result.
-func (s *Store) apply(name, id string, b []byte, fn func(map[any]any)) ([]byte, error) {
-	sess := s.fresh(name)
-	if err := s.decode(id, b, sess); err != nil {
-		return nil, err
+// encodes the result; it returns the result and the SHA-1s of b and of
+// the result.
+func (s *Store) apply(id string, b []byte, fn func(map[any]any)) (nb []byte, was, now [sha1.Size]byte, err error) {
+	was = sha1.Sum(b)
+	sess := new(sessions.Session) // only its Values: the codec needs no more
+	if err := s.decode(id, b, was, sess); err != nil {
+		return nil, was, now, err
 	}
 	fn(sess.Values)
-	return s.encode(id, sess)
+	nb, now, err = s.encodeOwned(id, sess)
+	return nb, was, now, err
 }
 
 // saveUnlock runs saveUnlockScript. The script is idempotent (a write it
@@ -360,8 +363,7 @@ func (s *Store) apply(name, id string, b []byte, fn func(map[any]any)) ([]byte, 
 // broke, Redis restarted) it is run again until it answers or ctx ends:
 // a save that landed is reported saved, one that did not is made or
 // reported failed, never guessed.
-func (s *Store) saveUnlock(ctx context.Context, keys []string, token string, old, nb []byte) (int, error) {
-	was, now := sha1.Sum(old), sha1.Sum(nb)
+func (s *Store) saveUnlock(ctx context.Context, keys []string, token string, was [sha1.Size]byte, nb []byte, now [sha1.Size]byte) (int, error) {
 	wait := 20 * time.Millisecond
 	for {
 		res, err := s.runHot(ctx, saveUnlockScript, keys, token, hex.EncodeToString(was[:]), nb, hex.EncodeToString(now[:])).Int()
@@ -385,7 +387,7 @@ func (s *Store) saveUnlock(ctx context.Context, keys []string, token string, old
 // (the session's SHA-1, so an HTTP save meanwhile is not overwritten) that
 // also releases the lock, in one script. A save after the lock was
 // released (a handler's Session.Save, then the event's own) takes it again.
-func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(map[any]any)) error {
+func (s *Store) updateHeld(ctx context.Context, lk *held, fn func(map[any]any)) error {
 	lk.mu.Lock()
 	b, found, released := lk.loaded, lk.found, lk.released
 	lk.mu.Unlock()
@@ -402,11 +404,11 @@ func (s *Store) updateHeld(ctx context.Context, name string, lk *held, fn func(m
 		if !found {
 			return iosessions.ErrNotFound
 		}
-		nb, err := s.apply(name, lk.id, b, fn)
+		nb, was, now, err := s.apply(lk.id, b, fn)
 		if err != nil {
 			return err
 		}
-		res, err := s.saveUnlock(ctx, keys, lk.token, b, nb)
+		res, err := s.saveUnlock(ctx, keys, lk.token, was, nb, now)
 		if err != nil {
 			return err
 		}
