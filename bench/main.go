@@ -239,15 +239,17 @@ func runTarget(cfg config, t target, bins map[string]string, rs *redisServer, re
 	if err != nil {
 		return res, err
 	}
+	cpu0 := srv.cpu()
 	if res.connectsPerSec, err = storm(srv.url, eio, cfg); err != nil {
 		return res, err
 	}
+	cpuConnect := (srv.cpu() - cpu0).Seconds() * 1e6 / float64(cfg.connects)
 	refAfter, err := ref.connects(cfg)
 	if err != nil {
 		return res, err
 	}
 	res.refConnects = (refBefore + refAfter) / 2
-	fmt.Printf("bench:   connects %.0f/s (reference %.0f/s before, %.0f/s after)\n", res.connectsPerSec, refBefore, refAfter)
+	fmt.Printf("bench:   connects %.0f/s, %.0f µs CPU each (reference %.0f/s before, %.0f/s after)\n", res.connectsPerSec, cpuConnect, refBefore, refAfter)
 
 	// Handshakes by cookie and by the shim's token, of the same sessions,
 	// logged in (and given a token) before the clock starts.
