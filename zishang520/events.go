@@ -119,9 +119,10 @@ func asJSON(v any) any {
 	return out
 }
 
-// ackJSON is asJSON for an ack, which goes to its one client through the
-// engine's JSON encoder and no adapter: a json.RawMessage that holds JSON
-// is sent as it is, not decoded and encoded again.
+// ackJSON is asJSON for what goes to one client through the engine's
+// JSON encoder and no adapter (an ack, a broadcast's emit to each socket):
+// a json.RawMessage that holds JSON is sent as it is, not decoded and
+// encoded again.
 func ackJSON(v any) any {
 	if raw, ok := v.(json.RawMessage); ok && raw != nil && json.Valid(raw) {
 		return rawJSON{raw}
