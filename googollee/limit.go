@@ -55,10 +55,30 @@ type limitedConn struct {
 func (c limitedConn) NextWriter(ft frame.Type, pt packet.Type) (io.WriteCloser, error) {
 	first := c.hs != nil && c.hs.opening()
 	w, err := c.Conn.NextWriter(ft, pt)
-	if first && err == nil && testHookOpen != nil {
+	if err != nil {
+		return w, err
+	}
+	if first && testHookOpen != nil {
 		w = hookedWriter{w}
 	}
-	return w, err
+	return &byteWriter{WriteCloser: w}, nil
+}
+
+// byteWriter is an engine writer with the WriteByte of io.ByteWriter.
+// go-socket.io v1.7.0's socket.io encoder wraps a writer without it in a
+// new bufio.Writer, 4 KB, for every packet it sends (parser/encoder.go,
+// writePacket), though the writers underneath buffer the message
+// themselves (gorilla/websocket's, the polling payload's): three
+// quarters of what the engine allocated, and most of its garbage.
+type byteWriter struct {
+	io.WriteCloser
+	b [1]byte
+}
+
+func (w *byteWriter) WriteByte(b byte) error {
+	w.b[0] = b
+	_, err := w.Write(w.b[:])
+	return err
 }
 
 func (c limitedConn) Close() error {
