@@ -39,6 +39,7 @@ package zishang520
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -304,6 +305,9 @@ func first[T any](args []any) (T, bool) {
 type broadcaster struct{ io *socket.Server }
 
 func (b broadcaster) Broadcast(room, event string, args ...any) error {
+	if socket.SOCKET_RESERVED_EVENTS.Has(event) {
+		return fmt.Errorf("zishang520: %q is a reserved event name", event)
+	}
 	nsp := b.io.Sockets()
 	ids, ok := nsp.Adapter().Rooms().Load(socket.Room(room))
 	if !ok {
@@ -313,13 +317,14 @@ func (b broadcaster) Broadcast(room, event string, args ...any) error {
 	for i, a := range args {
 		out[i] = ackJSON(a) // no adapter encodes it: JSON is sent as it is
 	}
-	var errs []error
 	for _, id := range ids.Keys() {
 		if s, ok := nsp.Sockets().Load(id); ok && s.Connected() {
-			if err := s.Emit(event, out...); err != nil {
-				errs = append(errs, err)
-			}
+			// On the socket's task queue, as Conn.Emit: in order with
+			// the socket's other emits, and never between an EmitAck's
+			// Timeout and its Emit (the engine keeps those flags on the
+			// socket).
+			s.Enqueue(func() { _ = s.Emit(event, out...) })
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
