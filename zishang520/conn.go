@@ -62,11 +62,16 @@ func (c *Conn) Request() *http.Request {
 // the JSON it holds (the engine would take it for binary data); other
 // []byte arguments are binary attachments.
 func (c *Conn) Emit(event string, args ...any) error {
-	out := emitArgs(args)
-	// On the socket's task queue, where the engine writes its acks: the
-	// engine's writes are not safe from two goroutines at once.
-	c.s.Enqueue(func() { _ = c.s.Emit(event, out...) })
+	emitQueued(c.s, event, emitArgs(args))
 	return nil
+}
+
+// emitQueued emits on s's task queue, where the engine writes its acks
+// (its writes are not safe from two goroutines at once): in order with
+// the socket's other emits, and never between an EmitAck's Timeout and
+// its Emit (the engine keeps those flags on the socket).
+func emitQueued(s *socket.Socket, event string, out []any) {
+	s.Enqueue(func() { _ = s.Emit(event, out...) })
 }
 
 // EmitAck sends event with an ack request; ack runs once if the client

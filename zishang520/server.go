@@ -319,11 +319,7 @@ func (b broadcaster) Broadcast(room, event string, args ...any) error {
 	}
 	for _, id := range ids.Keys() {
 		if s, ok := nsp.Sockets().Load(id); ok && s.Connected() {
-			// On the socket's task queue, as Conn.Emit: in order with
-			// the socket's other emits, and never between an EmitAck's
-			// Timeout and its Emit (the engine keeps those flags on the
-			// socket).
-			s.Enqueue(func() { _ = s.Emit(event, out...) })
+			emitQueued(s, event, out) // as Conn.Emit
 		}
 	}
 	return nil
