@@ -54,7 +54,8 @@ return {0}`)
 // since it was read (an HTTP save meanwhile; the lock kept).
 var saveUnlockScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[2])
-if cur and redis.sha1hex(cur) == ARGV[4] then
+local h = cur and redis.sha1hex(cur)
+if h == ARGV[4] then
   if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
   return 1
 end
@@ -63,7 +64,7 @@ if not cur then
   redis.call('DEL', KEYS[1])
   return 0
 end
-if redis.sha1hex(cur) ~= ARGV[2] then return -2 end
+if h ~= ARGV[2] then return -2 end
 redis.call('SET', KEYS[2], ARGV[3], 'XX', 'KEEPTTL')
 redis.call('DEL', KEYS[1])
 return 1`)
