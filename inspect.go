@@ -202,7 +202,7 @@ func (s *Socket) active() bool {
 	if !s.loaded.Fired() {
 		return false
 	}
-	return s.sid().room() != "" && !s.closed.Load() && !s.ended.Load()
+	return s.sid().room() != "" && !s.flags.is(flagClosed) && !s.flags.is(flagEnded)
 }
 
 // group sorts sockets into users and sessions.
@@ -272,7 +272,7 @@ func (m *Manager) Disconnect(ctx context.Context, to Target) (int, error) {
 func (m *Manager) kick(to Target) {
 	socks := m.localSockets(to)
 	for _, s := range socks {
-		if !s.active() || !s.kicked.CompareAndSwap(false, true) {
+		if !s.active() || !s.flags.mark(flagKicked) {
 			continue
 		}
 		m.goTracked(func() {

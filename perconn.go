@@ -55,7 +55,7 @@ func (s *Socket) flush(ctx context.Context) error {
 	if !s.ready.Fired() {
 		return nil // still opening: nothing to save yet
 	}
-	if s.err != nil || s.lv == nil || s.ended.Load() {
+	if s.err != nil || s.lv == nil || s.flags.is(flagEnded) {
 		return nil
 	}
 	s.lv.mu.Lock()

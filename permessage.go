@@ -58,7 +58,7 @@ func (s *Socket) awaitMove(ctx context.Context, ref string) bool {
 		if s.sid().ref != ref {
 			return true
 		}
-		if s.ended.Load() {
+		if s.flags.is(flagEnded) {
 			return false
 		}
 		select {

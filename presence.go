@@ -117,7 +117,7 @@ func (m *Manager) beats() {
 // know this node (it took it for dead, or lost its data).
 func (m *Manager) rejoin() {
 	for _, s := range m.reg.all() {
-		s.dirIn.Store(false)
+		s.flags.set(flagDirIn, false)
 		m.dirLater(s)
 	}
 }
@@ -222,8 +222,8 @@ func (m *Manager) dirSync(s *Socket) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
 	subjects := subjectsOf(s.user, s.sid().sub)
-	if !s.closed.Load() {
-		if s.dirIn.Load() {
+	if !s.flags.is(flagClosed) {
+		if s.flags.is(flagDirIn) {
 			return
 		}
 		s.dirTried = true
@@ -232,7 +232,7 @@ func (m *Manager) dirSync(s *Socket) {
 			m.dirLater(s)
 			return
 		}
-		s.dirIn.Store(true)
+		s.flags.set(flagDirIn, true)
 		if fresh && m.pres.started.Swap(true) {
 			m.rejoin() // taken for dead meanwhile: the others join again at the next beat
 		}
@@ -249,7 +249,7 @@ func (m *Manager) dirSync(s *Socket) {
 		return
 	}
 	s.dirTried = false
-	s.dirIn.Store(false)
+	s.flags.set(flagDirIn, false)
 }
 
 // dirLater marks s for the next beat.
@@ -276,7 +276,7 @@ func (m *Manager) dirRetry() {
 func (m *Manager) transportChanged(s *Socket) {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	if !s.dirIn.Load() || s.closed.Load() {
+	if !s.flags.is(flagDirIn) || s.flags.is(flagClosed) {
 		return // dirSync records the transport of the moment when it joins
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
@@ -344,7 +344,7 @@ func (m *Manager) SocketsOf(ctx context.Context, to Target) ([]SocketInfo, error
 		out = append(out, si)
 	}
 	for _, s := range m.reg.all() {
-		if s.sid().room() == "" || s.closed.Load() {
+		if s.sid().room() == "" || s.flags.is(flagClosed) {
 			continue
 		}
 		if si := s.info(); to.reaches(si) {

@@ -111,7 +111,7 @@ func (r *registry) bind(s *Socket, userRoom string) {
 func (r *registry) rebind(s *Socket, old ident) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
+	if s.flags.is(flagClosed) {
 		return // removed, or about to be: remove unindexes what sid says
 	}
 	r.unindexSession(s, old)

@@ -191,7 +191,7 @@ func deriveKey(secret []byte, purpose string) []byte {
 func (m *Manager) sessionEnded(ref string) {
 	var ending []*Socket
 	for _, s := range m.reg.session(ref) {
-		if s.ended.CompareAndSwap(false, true) {
+		if s.flags.mark(flagEnded) {
 			ending = append(ending, s)
 		}
 	}

@@ -130,7 +130,7 @@ func (m *Manager) moveSession(oldRef, newRef, newKey string) {
 // it under the new one.
 func (m *Manager) dirMove(s *Socket, old ident) {
 	s.dirMu.Lock()
-	if s.dirIn.Load() {
+	if s.flags.is(flagDirIn) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		info := s.info()
 		info.Session = old.room()
@@ -138,7 +138,7 @@ func (m *Manager) dirMove(s *Socket, old ident) {
 			m.ReportError(fmt.Errorf("%w: registry: %w", ErrStoreUnavailable, err))
 		}
 		cancel()
-		s.dirIn.Store(false)
+		s.flags.set(flagDirIn, false)
 		s.dirTried = false
 	}
 	s.dirMu.Unlock()

@@ -66,14 +66,38 @@ type Socket struct {
 
 	lv *live // PerConnection: the session's live copy on this node
 
-	dirIn  atomic.Bool // the directory has the socket, as far as we know
-	ended  atomic.Bool // the session ended: no more saves
-	kicked atomic.Bool // an operator disconnected it (Manager.Disconnect)
-	closed atomic.Bool
+	flags sockFlags // flagDirIn, flagEnded, flagKicked, flagClosed
 
 	gone     bool // the socket disconnected: ctx is cancelled; guarded by mu
 	dirTried bool // a Join was sent since the last Leave; guarded by dirMu
 }
+
+// sockFlags are a socket's atomic flags, in one word: four atomic.Bools
+// took 16 bytes, and put a Socket, kept for every connection, in the
+// next size class.
+type sockFlags struct{ v atomic.Uint32 }
+
+const (
+	flagDirIn  uint32 = 1 << iota // the directory has the socket, as far as we know
+	flagEnded                     // the session ended: no more saves
+	flagKicked                    // an operator disconnected it (Manager.Disconnect)
+	flagClosed                    // the socket closed
+)
+
+// is reports whether flag is set.
+func (f *sockFlags) is(flag uint32) bool { return f.v.Load()&flag != 0 }
+
+// set sets or clears flag.
+func (f *sockFlags) set(flag uint32, on bool) {
+	if on {
+		f.v.Or(flag)
+	} else {
+		f.v.And(^flag)
+	}
+}
+
+// mark sets flag and reports whether it was clear: whether this call set it.
+func (f *sockFlags) mark(flag uint32) bool { return f.v.Or(flag)&flag == 0 }
 
 // ident is who a socket's session is: it changes only when the session's
 // id is rotated (Manager.Rotate), so it is read whole, through sid.
@@ -178,7 +202,7 @@ func (s *Socket) Room() string {
 // for the handshake's session to be loaded.
 func (s *Socket) Err() error {
 	<-s.loaded.Done()
-	if s.ended.Load() {
+	if s.flags.is(flagEnded) {
 		return ErrEnded
 	}
 	return s.err
@@ -352,7 +376,7 @@ func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 	if s.err != nil {
 		return noSession(s.err)
 	}
-	if s.ended.Load() {
+	if s.flags.is(flagEnded) {
 		return noSession(ErrEnded)
 	}
 	s.m.activity(s.sid().ref) // a session event
@@ -366,7 +390,7 @@ func (s *Socket) do(ctx context.Context, fn func(sess *Session) error) error {
 // once, from the engine's disconnect hook. In PerConnection mode the
 // socket's changes are saved, on a goroutine of the Manager.
 func (s *Socket) Closed(reason string) {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.flags.mark(flagClosed) {
 		return
 	}
 	m := s.m
@@ -415,7 +439,7 @@ func (s *Socket) tell(err error) {
 
 // end tells the socket its session ended and closes it.
 func (s *Socket) end(err error) {
-	if !s.ended.CompareAndSwap(false, true) {
+	if !s.flags.mark(flagEnded) {
 		return
 	}
 	s.m.goTracked(func() {

@@ -135,6 +135,11 @@ type memEntry struct {
 	values  frozen
 	expires unixNano // the end of its lifetime
 	idleAt  unixNano // its idle deadline; zero without an idle timeout
+
+	// id is the session's id, the string it is stored under: a session
+	// loaded from the entry takes it, so that the sockets of a connection
+	// keep the store's id, not the copy their cookie decoded to.
+	id string
 }
 
 // unixNano is a time in Unix nanoseconds, 0 for none: a third of a
@@ -251,7 +256,7 @@ func (s *MemoryStore) loadID(name, id string) (*sessions.Session, *frozen, error
 	if err := e.values.thawInto(sess.Values); err != nil {
 		return nil, nil, fmt.Errorf("iosessions: memory store: copy: %w", err)
 	}
-	sess.ID = id
+	sess.ID = e.id
 	sess.IsNew = false
 	return sess, &e.values, nil
 }
@@ -342,7 +347,7 @@ func (s *MemoryStore) update(id string, fn func(frozen) (frozen, error)) error {
 			sh.mu.Unlock()
 			continue // changed meanwhile: apply again on the new value
 		}
-		sh.m[id] = &memEntry{values: values, expires: cur.expires, idleAt: cur.idleAt}
+		sh.m[id] = &memEntry{values: values, expires: cur.expires, idleAt: cur.idleAt, id: id}
 		sh.mu.Unlock()
 		return nil
 	}
@@ -416,6 +421,7 @@ func (s *MemoryStore) get(id string) (*memEntry, bool) {
 }
 
 func (s *MemoryStore) put(id string, e *memEntry) {
+	e.id = id
 	sh := s.shard(id)
 	sh.mu.Lock()
 	sh.m[id] = e
@@ -501,7 +507,7 @@ func (s *MemoryStore) Touch(_ context.Context, _ string, id string) (Expiry, err
 		// Entries are replaced whole, never edited.
 		if idleAt.IsZero() || at.Sub(idleAt) >= idle/10 || idleAt.After(at) ||
 			(at.Equal(expires) && idleAt.Before(at)) {
-			e = &memEntry{values: e.values, expires: e.expires, idleAt: nanoOf(at)}
+			e = &memEntry{values: e.values, expires: e.expires, idleAt: nanoOf(at), id: id}
 			sh.m[id] = e
 		}
 	}
