@@ -423,15 +423,25 @@ func startReference(bin string, t target, cfg config) (*reference, error) {
 // too), which are not their targets'.
 var refRedials atomic.Int64
 
-// connects runs a connect storm on the reference.
+// connects runs a connect storm on the reference. A storm in which the
+// bare v4 engine left a namespace connect unanswered (dialWelcome waits
+// 3 s, then dials again) gauges that race, not the machine's speed, and
+// would frame its target with a fraction of the reference's rate: it is
+// run again, up to three times.
 func (r *reference) connects(cfg config) (float64, error) {
-	n0 := redials.Load()
-	v, err := storm(r.srv.url, r.eio, cfg)
-	refRedials.Add(redials.Load() - n0)
-	if err != nil {
-		return 0, fmt.Errorf("reference: %w", err)
+	for try := 1; ; try++ {
+		n0 := redials.Load()
+		v, err := storm(r.srv.url, r.eio, cfg)
+		n := redials.Load() - n0
+		refRedials.Add(n)
+		if err != nil {
+			return 0, fmt.Errorf("reference: %w", err)
+		}
+		if n == 0 || try == 3 {
+			return v, nil
+		}
+		fmt.Printf("bench:   (the reference redialed %d connects in its storm, %.0f/s: storm again)\n", n, v)
 	}
-	return v, nil
 }
 
 // echo runs the echo on the reference and returns its acks per second.
