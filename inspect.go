@@ -202,7 +202,7 @@ func (s *Socket) active() bool {
 	if !s.loaded.Fired() {
 		return false
 	}
-	return s.sid().room() != "" && !s.flags.is(flagClosed) && !s.flags.is(flagEnded)
+	return s.sid().room() != "" && !s.flags.is(flagClosed|flagEnded)
 }
 
 // group sorts sockets into users and sessions.

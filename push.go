@@ -209,7 +209,7 @@ func (m *Manager) deliver(to Target, event string, raw json.RawMessage, wait tim
 	socks := m.localSockets(to)
 	n := 0
 	for _, s := range socks {
-		if s.flags.is(flagClosed) || s.flags.is(flagEnded) || s.sid().room() == "" {
+		if s.flags.is(flagClosed|flagEnded) || s.sid().room() == "" {
 			continue
 		}
 		var err error

@@ -84,7 +84,7 @@ const (
 	flagClosed                    // the socket closed
 )
 
-// is reports whether flag is set.
+// is reports whether flag is set: any of them, for flags or-ed together.
 func (f *sockFlags) is(flag uint32) bool { return f.v.Load()&flag != 0 }
 
 // set sets or clears flag.

@@ -1001,8 +1001,7 @@ func printTable(ts []target, results map[string][]result) {
 			med(rs, func(r result) float64 { return r.genCPUEcho }), genIncr,
 			med(rs, func(r result) float64 { return r.kibPerConn }), lost, redisCmds, redisCPU,
 			ratio(rs, func(r result) float64 { return r.echo.perSec }, refEcho), incrRatio,
-			ratio(rs, func(r result) float64 { return r.connectsPerSec }, func(r result) float64 { return r.refConnects }),
-			connPresence, med(rs, func(r result) float64 { return float64(r.redials) }))
+			fmt.Sprintf("%.2f×", med(rs, connRatio)), connPresence, med(rs, func(r result) float64 { return float64(r.redials) }))
 	}
 
 	fmt.Println()
